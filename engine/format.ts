@@ -1,0 +1,440 @@
+/**
+ * The on-disk format of the kernel file (see docs/format.md for the prose and the reasons).
+ *
+ * kernel file = two header copies (ping-pong) + N fixed-size slots.
+ *
+ *   [0, 4096)        header copy A
+ *   [4096, 8192)     header copy B
+ *   [8192, ...)      slot 0, slot 1, ... each 96 bytes
+ *
+ * The header lock is an exclusive byte-range lock on [0, 8192): both copies. A header copy holds
+ * the counts and offsets of claim 5, a generation counter, and a journal: full images of slots
+ * changed by recent lock cycles that may not have reached their place in the slot area yet. The
+ * newest valid copy wins; the journal overlays the slot area. One write of one header copy is
+ * therefore the atomic commit of a whole lock cycle.
+ *
+ * All integers are little-endian. Times and sequence numbers are float64 holding integers
+ * (exact below 2^53). Offsets are byte offsets into the kernel file; 0 means "none" (offset 0 is
+ * the header, never a slot).
+ */
+
+import { crc32c } from './crc32.js';
+import { NasqError, assert } from './errors.js';
+
+export const kernelMagic = 0x4e415351; // 'NASQ' read as a little-endian u32 of "QSAN"
+export const formatVersion = 1;
+export const headerCopySize = 4096;
+export const headerRegionSize = 2 * headerCopySize;
+export const headerFixedSize = 128;
+export const slotSize = 96;
+export const slotsOffset = headerRegionSize;
+/** How many slot images one header copy's journal holds. */
+export const journalCapacity = Math.floor((headerCopySize - headerFixedSize) / slotSize);
+export const minimumSlots = 1;
+/** Offsets are u32: the kernel file must stay under 4 GiB. */
+export const maximumSlots = Math.floor((2 ** 32 - slotsOffset) / slotSize) - 1;
+export const noOffset = 0;
+export const maximumDeliveriesLimit = 65_535;
+
+export const SlotState = {
+  empty: 1,
+  unread: 2,
+  pending: 3,
+} as const;
+export type SlotState = (typeof SlotState)[keyof typeof SlotState];
+
+/** Flags of a slot. */
+export const slotFlagFilling = 1;
+
+/** The decoded header (one copy). */
+export interface Header {
+  generation: number;
+  totalSlots: number;
+  /** Claim 5: the number of empty slots. */
+  emptyCount: number;
+  /** Claim 5: the number of slots being filled or processed. */
+  pendingCount: number;
+  unreadCount: number;
+  /** Claim 5: the offset of the first slot ready to be processed by a receiver. */
+  firstUnreadOffset: number;
+  lastUnreadOffset: number;
+  /** Claim 5: the offset of the first empty slot. */
+  firstEmptyOffset: number;
+  firstPendingOffset: number;
+  lastPendingOffset: number;
+  /** Claim 5: the queue priority (delivery time) of the first slot waiting to be processed; 0 if none. */
+  firstUnreadPriority: number;
+  lastUnreadPriority: number;
+  lastUnreadSendSequence: number;
+  /** Lease expiry of the first pending slot (the earliest); 0 if none. */
+  firstPendingExpiry: number;
+  nextSendSequence: number;
+  nextClientId: number;
+  nextLeaseToken: number;
+  /** Counts leases taken back from their holders (expiry); lets holders know whether to look. */
+  reclaimEpoch: number;
+  /** Deliveries after which a message goes to the dead-letter directory instead of back to unread. */
+  maximumDeliveries: number;
+  deadCount: number;
+  /** Slot images newer than the slot area, by offset. */
+  journal: Slot[];
+}
+
+/** The decoded contents of one slot. */
+export interface Slot {
+  /** Where the slot lives; stored in the slot so a misplaced image is detected. */
+  offset: number;
+  state: SlotState;
+  flags: number;
+  deliveryCount: number;
+  /** Next slot of the same group; 0 at the end. */
+  next: number;
+  /** Previous slot of the same group (kept for the pending group); 0 at the start. */
+  previous: number;
+  /** Queue priority: the delivery time in milliseconds since the epoch. */
+  priority: number;
+  /** Global send order, the tie-breaker between equal priorities. */
+  sendSequence: number;
+  messageClient: number;
+  messageSequence: number;
+  bodyLength: number;
+  bodyChecksum: number;
+  /** Client id of the receiver (or filling sender) while pending; 0 otherwise. */
+  owner: number;
+  /** Fencing token of the current lease; 0 when not pending. */
+  leaseToken: number;
+  leaseExpiry: number;
+  /** Priority of the next unread slot (so popping the head needs no second read); 0 if none. */
+  nextPriority: number;
+  /** Generation of the commit that wrote this image. */
+  stamp: number;
+  /** When the sender sent the message, on the sender's clock. */
+  sentAt: number;
+}
+
+export function slotOffsetOf(index: number): number {
+  return slotsOffset + index * slotSize;
+}
+
+export function slotIndexOf(offset: number): number {
+  return (offset - slotsOffset) / slotSize;
+}
+
+export function kernelFileSize(totalSlots: number): number {
+  return slotsOffset + totalSlots * slotSize;
+}
+
+export function isSlotOffset(offset: number, totalSlots: number): boolean {
+  return (
+    Number.isInteger(offset) &&
+    offset >= slotsOffset &&
+    offset < slotsOffset + totalSlots * slotSize &&
+    (offset - slotsOffset) % slotSize === 0
+  );
+}
+
+export function emptySlot(offset: number, next: number, stamp: number): Slot {
+  return {
+    offset,
+    state: SlotState.empty,
+    flags: 0,
+    deliveryCount: 0,
+    next,
+    previous: noOffset,
+    priority: 0,
+    sendSequence: 0,
+    messageClient: 0,
+    messageSequence: 0,
+    bodyLength: 0,
+    bodyChecksum: 0,
+    owner: 0,
+    leaseToken: 0,
+    leaseExpiry: 0,
+    nextPriority: 0,
+    stamp,
+    sentAt: 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slots
+
+export function encodeSlot(slot: Slot, target: Uint8Array, at: number): void {
+  const view = new DataView(target.buffer, target.byteOffset + at, slotSize);
+  view.setUint8(0, slot.state);
+  view.setUint8(1, slot.flags);
+  view.setUint16(2, slot.deliveryCount, true);
+  view.setUint32(4, slot.offset, true);
+  view.setUint32(8, slot.next, true);
+  view.setUint32(12, slot.previous, true);
+  view.setFloat64(16, slot.priority, true);
+  view.setFloat64(24, slot.sendSequence, true);
+  view.setUint32(32, slot.messageClient, true);
+  view.setUint32(36, slot.messageSequence, true);
+  view.setUint32(40, slot.bodyLength, true);
+  view.setUint32(44, slot.bodyChecksum, true);
+  view.setUint32(48, slot.owner, true);
+  view.setUint32(52, slot.leaseToken, true);
+  view.setFloat64(56, slot.leaseExpiry, true);
+  view.setFloat64(64, slot.nextPriority, true);
+  view.setFloat64(72, slot.stamp, true);
+  view.setFloat64(80, slot.sentAt, true);
+  view.setUint32(88, 0, true);
+  view.setUint32(92, crc32c(target, at, at + slotSize - 4), true);
+}
+
+/** Why a slot image is unusable, or undefined if it is sound. */
+export function slotDefect(bytes: Uint8Array, at: number, expectedOffset: number): string | undefined {
+  if (bytes.length < at + slotSize) return `slot at offset ${expectedOffset} is cut short (${bytes.length - at} of ${slotSize} bytes)`;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, slotSize);
+  const stored = view.getUint32(92, true);
+  const computed = crc32c(bytes, at, at + slotSize - 4);
+  if (stored !== computed) return `slot at offset ${expectedOffset} has checksum ${hex(stored)}, expected ${hex(computed)}`;
+  const selfOffset = view.getUint32(4, true);
+  if (selfOffset !== expectedOffset) return `slot at offset ${expectedOffset} says it belongs at offset ${selfOffset}`;
+  const state = view.getUint8(0);
+  if (state !== SlotState.empty && state !== SlotState.unread && state !== SlotState.pending) {
+    return `slot at offset ${expectedOffset} has unknown state ${state}`;
+  }
+  return undefined;
+}
+
+/** Decodes a slot image; throws CORRUPT if it is unsound. */
+export function decodeSlot(bytes: Uint8Array, at: number, expectedOffset: number): Slot {
+  const defect = slotDefect(bytes, at, expectedOffset);
+  if (defect !== undefined) {
+    throw new NasqError('CORRUPT', defect, { details: { structure: 'slot', offset: expectedOffset } });
+  }
+  return decodeSoundSlot(bytes, at);
+}
+
+function decodeSoundSlot(bytes: Uint8Array, at: number): Slot {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, slotSize);
+  return {
+    state: view.getUint8(0) as SlotState,
+    flags: view.getUint8(1),
+    deliveryCount: view.getUint16(2, true),
+    offset: view.getUint32(4, true),
+    next: view.getUint32(8, true),
+    previous: view.getUint32(12, true),
+    priority: view.getFloat64(16, true),
+    sendSequence: view.getFloat64(24, true),
+    messageClient: view.getUint32(32, true),
+    messageSequence: view.getUint32(36, true),
+    bodyLength: view.getUint32(40, true),
+    bodyChecksum: view.getUint32(44, true),
+    owner: view.getUint32(48, true),
+    leaseToken: view.getUint32(52, true),
+    leaseExpiry: view.getFloat64(56, true),
+    nextPriority: view.getFloat64(64, true),
+    stamp: view.getFloat64(72, true),
+    sentAt: view.getFloat64(80, true),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header
+
+const checksumAt = 124;
+
+/** Encodes a header copy into a fresh `headerCopySize` buffer. */
+export function encodeHeader(header: Header): Uint8Array {
+  assert(header.journal.length <= journalCapacity, () => `journal holds ${header.journal.length} images, at most ${journalCapacity} fit`);
+  const bytes = new Uint8Array(headerCopySize);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, kernelMagic, true);
+  view.setUint16(4, formatVersion, true);
+  view.setUint16(6, slotSize, true);
+  view.setFloat64(8, header.generation, true);
+  view.setUint32(16, header.totalSlots, true);
+  view.setUint32(20, header.journal.length, true);
+  view.setUint32(24, slotsOffset, true);
+  view.setUint32(28, header.emptyCount, true);
+  view.setUint32(32, header.pendingCount, true);
+  view.setUint32(36, header.unreadCount, true);
+  view.setUint32(40, header.firstUnreadOffset, true);
+  view.setUint32(44, header.lastUnreadOffset, true);
+  view.setUint32(48, header.firstEmptyOffset, true);
+  view.setUint32(52, header.firstPendingOffset, true);
+  view.setUint32(56, header.lastPendingOffset, true);
+  view.setUint32(60, header.nextClientId, true);
+  view.setFloat64(64, header.firstUnreadPriority, true);
+  view.setFloat64(72, header.lastUnreadPriority, true);
+  view.setFloat64(80, header.lastUnreadSendSequence, true);
+  view.setFloat64(88, header.firstPendingExpiry, true);
+  view.setFloat64(96, header.nextSendSequence, true);
+  view.setUint32(104, header.nextLeaseToken, true);
+  view.setUint32(108, header.reclaimEpoch, true);
+  view.setUint32(112, header.maximumDeliveries, true);
+  view.setUint32(116, header.deadCount, true);
+  view.setUint32(120, 0, true);
+  let at = headerFixedSize;
+  for (const image of header.journal) {
+    encodeSlot(image, bytes, at);
+    at += slotSize;
+  }
+  view.setUint32(checksumAt, headerChecksum(bytes, header.journal.length), true);
+  return bytes;
+}
+
+function headerChecksum(bytes: Uint8Array, journalLength: number): number {
+  const fixed = crc32c(bytes, 0, checksumAt);
+  return crc32c(bytes, headerFixedSize, headerFixedSize + journalLength * slotSize, fixed);
+}
+
+export type HeaderCopyResult = { ok: true; header: Header } | { ok: false; defect: string };
+
+/** Decodes one header copy found at `at` in `bytes`, reporting a defect instead of throwing. */
+export function decodeHeaderCopy(bytes: Uint8Array, at: number): HeaderCopyResult {
+  if (bytes.length < at + headerFixedSize) {
+    return { ok: false, defect: `header copy at ${at} is cut short (${Math.max(0, bytes.length - at)} bytes)` };
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, Math.min(headerCopySize, bytes.length - at));
+  const magic = view.getUint32(0, true);
+  if (magic !== kernelMagic) return { ok: false, defect: `header copy at ${at} has magic ${hex(magic)}, expected ${hex(kernelMagic)}` };
+  const version = view.getUint16(4, true);
+  if (version !== formatVersion) return { ok: false, defect: `header copy at ${at} has format version ${version}, expected ${formatVersion}` };
+  const storedSlotSize = view.getUint16(6, true);
+  if (storedSlotSize !== slotSize) return { ok: false, defect: `header copy at ${at} has slot size ${storedSlotSize}, expected ${slotSize}` };
+  const journalLength = view.getUint32(20, true);
+  if (journalLength > journalCapacity) {
+    return { ok: false, defect: `header copy at ${at} says its journal holds ${journalLength} images, at most ${journalCapacity} fit` };
+  }
+  if (bytes.length < at + headerCopySize) return { ok: false, defect: `header copy at ${at} is cut short` };
+  const stored = view.getUint32(checksumAt, true);
+  const copy = bytes.subarray(at, at + headerCopySize);
+  const computed = headerChecksum(copy, journalLength);
+  if (stored !== computed) return { ok: false, defect: `header copy at ${at} has checksum ${hex(stored)}, expected ${hex(computed)}` };
+  const totalSlots = view.getUint32(16, true);
+  const journal: Slot[] = [];
+  for (let index = 0; index < journalLength; index += 1) {
+    const imageAt = headerFixedSize + index * slotSize;
+    const offset = new DataView(copy.buffer, copy.byteOffset + imageAt + 4, 4).getUint32(0, true);
+    if (!isSlotOffset(offset, totalSlots)) {
+      return { ok: false, defect: `header copy at ${at} has a journal image for offset ${offset}, outside the ${totalSlots} slots` };
+    }
+    // The header checksum covers the journal, so each image's own checksum need not be recomputed.
+    const state = copy[imageAt]!;
+    if (state !== SlotState.empty && state !== SlotState.unread && state !== SlotState.pending) {
+      return { ok: false, defect: `header copy at ${at} has a journal image for offset ${offset} with unknown state ${state}` };
+    }
+    journal.push(decodeSoundSlot(copy, imageAt));
+  }
+  return {
+    ok: true,
+    header: {
+      generation: view.getFloat64(8, true),
+      totalSlots,
+      emptyCount: view.getUint32(28, true),
+      pendingCount: view.getUint32(32, true),
+      unreadCount: view.getUint32(36, true),
+      firstUnreadOffset: view.getUint32(40, true),
+      lastUnreadOffset: view.getUint32(44, true),
+      firstEmptyOffset: view.getUint32(48, true),
+      firstPendingOffset: view.getUint32(52, true),
+      lastPendingOffset: view.getUint32(56, true),
+      nextClientId: view.getUint32(60, true),
+      firstUnreadPriority: view.getFloat64(64, true),
+      lastUnreadPriority: view.getFloat64(72, true),
+      lastUnreadSendSequence: view.getFloat64(80, true),
+      firstPendingExpiry: view.getFloat64(88, true),
+      nextSendSequence: view.getFloat64(96, true),
+      nextLeaseToken: view.getUint32(104, true),
+      reclaimEpoch: view.getUint32(108, true),
+      maximumDeliveries: view.getUint32(112, true),
+      deadCount: view.getUint32(116, true),
+      journal,
+    },
+  };
+}
+
+export interface ChosenHeader {
+  header: Header;
+  /** 0 for copy A, 1 for copy B: the copy that holds the newest valid header. */
+  copy: 0 | 1;
+  /** Defect of the other copy, if it is damaged (it will be overwritten by the next commit). */
+  otherDefect: string | undefined;
+}
+
+/**
+ * Picks the newest valid header copy from the bytes of the header region. Throws CORRUPT if
+ * neither copy is valid, naming both defects.
+ */
+export function chooseHeader(region: Uint8Array, options: { verifyBoth?: boolean } = {}): ChosenHeader {
+  if (options.verifyBoth !== true && region.length >= headerRegionSize) {
+    // Fast path of every lock cycle: verify only the copy that claims the higher generation; the
+    // other is checked only if that one fails.
+    const view = new DataView(region.buffer, region.byteOffset, headerRegionSize);
+    const firstGeneration = view.getFloat64(8, true);
+    const secondGeneration = view.getFloat64(headerCopySize + 8, true);
+    const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
+    const attempt = decodeHeaderCopy(region, newer === 0 ? 0 : headerCopySize);
+    if (attempt.ok) return { header: attempt.header, copy: newer, otherDefect: undefined };
+  }
+  const first = decodeHeaderCopy(region, 0);
+  const second = decodeHeaderCopy(region, headerCopySize);
+  if (first.ok && second.ok) {
+    if (second.header.generation > first.header.generation) return { header: second.header, copy: 1, otherDefect: undefined };
+    return { header: first.header, copy: 0, otherDefect: undefined };
+  }
+  if (first.ok) return { header: first.header, copy: 0, otherDefect: second.ok ? undefined : second.defect };
+  if (second.ok) return { header: second.header, copy: 1, otherDefect: first.defect };
+  throw new NasqError('CORRUPT', `no valid header copy: ${first.defect}; ${second.defect}`, {
+    details: { structure: 'header', defects: [first.defect, second.defect] },
+  });
+}
+
+export function validateHeaderFields(header: Header): string | undefined {
+  const { totalSlots } = header;
+  if (totalSlots < minimumSlots || totalSlots > maximumSlots) return `header says ${totalSlots} slots, expected ${minimumSlots} to ${maximumSlots}`;
+  if (header.emptyCount + header.pendingCount + header.unreadCount !== totalSlots) {
+    return `header counts ${header.emptyCount} empty + ${header.pendingCount} pending + ${header.unreadCount} unread do not add up to ${totalSlots} slots`;
+  }
+  const offsets: Array<[string, number]> = [
+    ['firstUnreadOffset', header.firstUnreadOffset],
+    ['lastUnreadOffset', header.lastUnreadOffset],
+    ['firstEmptyOffset', header.firstEmptyOffset],
+    ['firstPendingOffset', header.firstPendingOffset],
+    ['lastPendingOffset', header.lastPendingOffset],
+  ];
+  for (const [name, offset] of offsets) {
+    if (offset !== noOffset && !isSlotOffset(offset, totalSlots)) return `header ${name} ${offset} is not a slot offset`;
+  }
+  if ((header.firstUnreadOffset === noOffset) !== (header.unreadCount === 0)) return 'header unread list head disagrees with its count';
+  if ((header.firstEmptyOffset === noOffset) !== (header.emptyCount === 0)) return 'header empty list head disagrees with its count';
+  if ((header.firstPendingOffset === noOffset) !== (header.pendingCount === 0)) return 'header pending list head disagrees with its count';
+  return undefined;
+}
+
+export function hex(value: number): string {
+  return `0x${value.toString(16).padStart(8, '0')}`;
+}
+
+/** The message id of a slot: the sender's client id and its own sequence number. */
+export function messageIdOf(slot: Pick<Slot, 'messageClient' | 'messageSequence'>): string {
+  return `${slot.messageClient}-${slot.messageSequence}`;
+}
+
+const messageIdPattern = /^(\d{1,10})-(\d{1,10})$/;
+
+export function parseMessageId(id: string): { messageClient: number; messageSequence: number } | undefined {
+  const match = messageIdPattern.exec(id);
+  if (match === null) return undefined;
+  const messageClient = Number(match[1]);
+  const messageSequence = Number(match[2]);
+  if (messageClient > 0xffffffff || messageSequence > 0xffffffff) return undefined;
+  return { messageClient, messageSequence };
+}
+
+/** Orders unread slots: earlier delivery time first, then earlier send. */
+export function comesBefore(
+  a: Pick<Slot, 'priority' | 'sendSequence'>,
+  b: Pick<Slot, 'priority' | 'sendSequence'>,
+): boolean {
+  return a.priority < b.priority || (a.priority === b.priority && a.sendSequence < b.sendSequence);
+}
+
+/** Orders pending slots: earlier lease expiry first, then earlier lease. */
+export function expiresBefore(a: Pick<Slot, 'leaseExpiry' | 'leaseToken'>, b: Pick<Slot, 'leaseExpiry' | 'leaseToken'>): boolean {
+  return a.leaseExpiry < b.leaseExpiry || (a.leaseExpiry === b.leaseExpiry && a.leaseToken < b.leaseToken);
+}
