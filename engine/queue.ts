@@ -536,7 +536,8 @@ export class QueueClient {
       const slot = await transaction.slot(receipt.offset);
       if (!this.leaseHolds(slot, receipt)) throw this.leaseLost(receipt);
       await this.unlinkPending(transaction, slot);
-      const priority = Math.max(slot.priority, Math.ceil(this.clock.now() + delayMs));
+      // Without a delay it keeps its place (it was due first); with one it waits at least that long.
+      const priority = delayMs > 0 ? Math.max(slot.priority, Math.ceil(this.clock.now() + delayMs)) : slot.priority;
       sendSequence = slot.sendSequence;
       becameHead = await this.insertUnread(transaction, { ...slot, state: SlotState.unread, priority, owner: 0, leaseToken: 0, leaseExpiry: 0 });
     });
