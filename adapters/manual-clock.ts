@@ -72,7 +72,8 @@ export class ManualClock implements Clock {
       this.sleepers.shift();
       this.timeMs = Math.max(this.timeMs, first.untilMs);
       first.wake('timeout');
-      await settle();
+      // Let the woken code run to its next wait before time moves on.
+      await settle(2_000);
     }
     this.timeMs = timeMs;
     await settle();
