@@ -272,6 +272,18 @@ describe('NodeFileSystem: one descriptor per file per process', () => {
     expect(describeOpenFiles()).toEqual([]);
   });
 
+  it('gives a new file at an old name its own entry, while the unlinked one stays locked', async () => {
+    const old = await newFile('name', 'old');
+    await fileSystem.lock(old, { offset: 0, length: 1 });
+    await fileSystem.unlink('name');
+    await fileSystem.writeFile('name', bytes('new'));
+    const fresh = await fileSystem.open('name');
+    await fileSystem.lock(fresh, { offset: 0, length: 1 });
+    expect(describeOpenFiles()).toHaveLength(2);
+    expect(decoder.decode(await fileSystem.read(old, 0, 3))).toBe('old');
+    expect(decoder.decode(await fileSystem.read(fresh, 0, 3))).toBe('new');
+  });
+
   it('keeps racing opens of one new file on one entry', async () => {
     const handles = await Promise.all(Array.from({ length: 8 }, () => fileSystem.open('race', { create: true })));
     const [entry] = describeOpenFiles();
@@ -381,6 +393,16 @@ describe('NodeFileSystem: SMB lock semantics inside one process', () => {
     await fileSystem.unlock(first, { offset: 0, length: 0 });
     expect(await otherProcessTries('z', 0, 1, 'exclusive')).toBe('granted');
     expect(await otherProcessTries('z', 2 ** 40, 1, 'exclusive')).toBe('refused');
+    // Up to 2^53 - 1, where numbers stop being exact integers (2^60 + 1 === 2^60).
+    await expectCode(fileSystem.lock(first, { offset: 2 ** 60, length: 1 }), 'INVALID_LOCK_RANGE');
+    await fileSystem.lock(second, { offset: 2 ** 53 - 10, length: 9 });
+    expect(describeOpenFiles()[0]!.osLocks).toEqual([
+      { start: 2 ** 40, end: 2 ** 40 + 10, mode: 'exclusive' },
+      { start: 2 ** 53 - 10, end: 2 ** 53 - 1, mode: 'exclusive' },
+    ]);
+    expect(await otherProcessTries('z', 2 ** 53 - 2, 1, 'shared')).toBe('refused');
+    await fileSystem.unlock(second, { offset: 2 ** 53 - 10, length: 9 });
+    expect(await otherProcessTries('z', 2 ** 53 - 2, 1, 'shared')).toBe('granted');
   });
 
   it('waits within a bound: granted when released, LOCK_NOT_GRANTED when not, CANCELLED when closed', async () => {

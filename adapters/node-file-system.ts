@@ -98,13 +98,6 @@ const defaultOptions: Required<NodeFileSystemOptions> = {
 /** Upper bound on a single wait for a lock, in ms (a day); longer bounds are rejected. */
 const lockWaitMsMax = 24 * 60 * 60 * 1000;
 
-/**
- * fcntl offsets are signed 64-bit and JavaScript numbers lose integer precision past 2^53. A lock
- * reaching this offset is taken "to the end of all files" (fcntl length 0); a lock starting at or
- * after it exists in the in-process table only. Nothing in nasq locks anywhere near it.
- */
-const osOffsetLimit = 2 ** 53;
-
 /** How often an open retries when it finds its file's descriptors being closed. */
 const openAttemptsMax = 16;
 
@@ -213,8 +206,9 @@ function desiredOsSegments(locks: readonly HeldLock[]): OsLockSegment[] {
   const edges: { at: number; shared: number; exclusive: number }[] = [];
   for (const lock of locks) {
     // Zero-length locks never conflict, and fcntl would read length 0 as "to the end of file".
-    if (lock.length === 0 || lock.offset >= osOffsetLimit) continue;
-    const end = Math.min(lock.offset + lock.length, osOffsetLimit);
+    if (lock.length === 0) continue;
+    const end = lock.offset + lock.length;
+    assert(Number.isSafeInteger(end), 'lock ranges end at a safe integer (validateRange)');
     const shared = lock.mode === 'shared' ? 1 : 0;
     const exclusive = lock.mode === 'exclusive' ? 1 : 0;
     edges.push({ at: lock.offset, shared, exclusive }, { at: end, shared: -shared, exclusive: -exclusive });
@@ -291,7 +285,8 @@ function withState(segments: readonly OsLockSegment[], start: number, end: numbe
 }
 
 async function applyOsLockChange(descriptor: number, change: OsLockChange): Promise<void> {
-  const length = change.end >= osOffsetLimit ? 0 : change.end - change.start;
+  const length = change.end - change.start;
+  assert(length > 0, 'an fcntl change covers at least one byte (length 0 would mean "to the end")');
   if (change.to === 'none') {
     await osUnlock(descriptor, change.start, length);
   } else {
@@ -912,9 +907,9 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async unwatch(watch: WatchHandle): Promise<void> {
-    assert(watch instanceof NodeDirectoryWatch && this.#watches.has(watch), 'unwatch: not a watch of this file system');
-    this.#watches.delete(watch);
+    assert(watch instanceof NodeDirectoryWatch, 'unwatch: the watch was not made by a NodeFileSystem');
     if (watch.closed) throw closedHandle('unwatch', watch.path);
+    assert(this.#watches.delete(watch), 'unwatch: the watch belongs to another NodeFileSystem');
     watch.close();
   }
 
@@ -1028,6 +1023,13 @@ function validateRange(operation: string, range: ByteRange): { offset: number; l
   }
   if (!isValidRange(offset, length)) {
     throw new NasqError('INVALID_LOCK_RANGE', `${operation}: offset ${offset} + length ${length} passes 2^64`, {
+      details: { offset, length },
+    });
+  }
+  // Past 2^53 JavaScript numbers are no longer exact integers (2^60 + 1 === 2^60), so overlap
+  // tests would be wrong; SMB's 64-bit ranges beyond that are refused as invalid here.
+  if (offset + length > Number.MAX_SAFE_INTEGER) {
+    throw new NasqError('INVALID_LOCK_RANGE', `${operation}: offset ${offset} + length ${length} passes 2^53 - 1, where offsets stop being exact`, {
       details: { offset, length },
     });
   }
