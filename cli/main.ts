@@ -1,0 +1,53 @@
+/**
+ * The `nasq` command line.
+ *
+ * Exit codes: 0 all good; 1 a correctness violation (check) or a failed operation (queue);
+ * 2 a usage error (wrong arguments or options, a malformed scenario); 3 a liveness violation.
+ */
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { NasqError } from '../engine/errors.js';
+import { UsageError } from './durations.js';
+import { processOutput } from './output.js';
+import { queueCommands } from './queue-commands.js';
+import { demoCommand, runDemo } from './demo-command.js';
+
+export const exitCodes = { ok: 0, violation: 1, usage: 2, liveness: 3 } as const;
+
+export async function main(argv: string[]): Promise<void> {
+  const output = processOutput();
+  const parser = yargs(argv)
+    .scriptName('nasq')
+    .usage('$0 <command> [options]')
+    .command('demo', 'run a queue on an in-memory file system with a few clients', (command) => demoCommand(command, output), (args) =>
+      runDemo(args as unknown as { messages: number; clients: number; json: boolean }, output),
+    )
+    .command('queue', 'use a queue on a real directory (local disk or a mounted share)', (command) => queueCommands(command, output))
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((message, error) => {
+      if (error !== undefined && error !== null) throw error;
+      throw new UsageError(message);
+    });
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`nasq: ${error.message}\nRun "nasq --help" (or "nasq <command> --help") for the usage.\n`);
+      process.exitCode = exitCodes.usage;
+      return;
+    }
+    if (error instanceof NasqError) {
+      process.stderr.write(`nasq: ${error.message}\n`);
+      process.exitCode = error.code === 'INVALID_ARGUMENT' ? exitCodes.usage : exitCodes.violation;
+      return;
+    }
+    throw error;
+  }
+}
+
+await main(hideBin(process.argv));

@@ -1,0 +1,335 @@
+/**
+ * fsck: checks a queue directory, and with `repair` rebuilds it.
+ *
+ * Check: every kernel invariant (kernel-image.ts), every unread or pending message has a whole
+ * body, and no body is an orphan (written by a send that never linked it).
+ *
+ * Repair, under the exclusive header lock:
+ * - If the kernel is sound, only orphans older than the grace period are deleted (an interrupted
+ *   send is undone; a younger one may belong to a send still in progress).
+ * - If it is damaged, the groups are rebuilt from every intact slot whose body is whole, plus
+ *   every body no intact slot refers to (older than the grace period): their slot was lost, and
+ *   because an ack deletes the body before it frees the slot, a body file always means a message
+ *   not yet acked. Pending messages become unread again (their leases are gone). Slots whose
+ *   body is missing are dropped; bodies that are damaged go to the dead letters. The report says
+ *   what was kept and what was dropped. The new kernel is written with one write.
+ */
+
+import { crc32c } from './crc32.js';
+import { NasqError, isNasqError } from './errors.js';
+import {
+  SlotState,
+  chooseHeader,
+  decodeHeaderCopy,
+  decodeSlot,
+  emptySlot,
+  encodeHeader,
+  encodeSlot,
+  headerCopySize,
+  headerRegionSize,
+  kernelFileSize,
+  maximumSlots,
+  messageIdOf,
+  noOffset,
+  parseMessageId,
+  slotDefect,
+  slotFlagFilling,
+  slotOffsetOf,
+  slotSize,
+  slotsOffset,
+  type Header,
+  type Slot,
+} from './format.js';
+import { imageViolations, readKernelImage, type KernelImage } from './kernel-image.js';
+import type { FileHandle, Ports } from './ports.js';
+import { joinPath, queueLayout } from './queue.js';
+
+export interface FsckOptions {
+  /** Rebuild a damaged kernel and delete old orphans. Default false: only report. */
+  readonly repair?: boolean;
+  /** Bodies younger than this are left alone (a send may still be linking them). Default 60,000 ms. */
+  readonly orphanGraceMs?: number;
+  /** Longest wait for the header lock. Default 30,000 ms. */
+  readonly lockWaitMs?: number;
+}
+
+export interface FsckReport {
+  /** True when the queue needs no repair. */
+  clean: boolean;
+  /** Invariant violations of the kernel file, in words. */
+  violations: string[];
+  /** Messages (unread or pending) in the kernel. */
+  messages: number;
+  /** Bodies no slot refers to, with their age in ms. */
+  orphans: Array<{ id: string; ageMs: number }>;
+  /** Messages whose body file is missing or does not match its slot. */
+  badBodies: Array<{ id: string; problem: 'missing' | 'damaged' }>;
+  /** What a repair did (empty when only checking). */
+  repaired: {
+    rebuilt: boolean;
+    kept: string[];
+    relinkedBodies: string[];
+    deletedOrphans: string[];
+    droppedSlots: Array<{ id: string; reason: string }>;
+    deadLettered: string[];
+  };
+}
+
+interface Kernel {
+  handle: FileHandle;
+  bytes: Uint8Array;
+}
+
+export async function fsck(ports: Ports, directory: string, options: FsckOptions = {}): Promise<FsckReport> {
+  const { fs, clock } = ports;
+  const repair = options.repair ?? false;
+  const orphanGraceMs = options.orphanGraceMs ?? 60_000;
+  if (!Number.isFinite(orphanGraceMs) || orphanGraceMs < 0) {
+    throw new NasqError('INVALID_ARGUMENT', `orphanGraceMs: expected a number >= 0, got ${String(options.orphanGraceMs)}`);
+  }
+  const kernelPath = joinPath(directory, queueLayout.kernel);
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(kernelPath);
+  } catch (error) {
+    if (isNasqError(error, 'NOT_FOUND')) throw new NasqError('NOT_A_QUEUE', `${directory} has no kernel file`, { cause: error });
+    throw error;
+  }
+  const range = { offset: 0, length: headerRegionSize };
+  try {
+    await fs.lock(handle, range, { mode: repair ? 'exclusive' : 'shared', waitMs: options.lockWaitMs ?? 30_000 });
+    try {
+      const size = (await fs.stat(kernelPath)).size;
+      const bytes = await fs.read(handle, 0, Math.max(size, headerRegionSize));
+      return await checkAndRepair(ports, directory, { handle, bytes }, repair, orphanGraceMs, clock.now());
+    } finally {
+      await fs.unlock(handle, range);
+    }
+  } finally {
+    await fs.close(handle);
+  }
+}
+
+async function checkAndRepair(
+  ports: Ports,
+  directory: string,
+  kernel: Kernel,
+  repair: boolean,
+  orphanGraceMs: number,
+  nowMs: number,
+): Promise<FsckReport> {
+  const { fs } = ports;
+  const report: FsckReport = {
+    clean: true,
+    violations: [],
+    messages: 0,
+    orphans: [],
+    badBodies: [],
+    repaired: { rebuilt: false, kept: [], relinkedBodies: [], deletedOrphans: [], droppedSlots: [], deadLettered: [] },
+  };
+  let image: KernelImage | undefined;
+  try {
+    image = readKernelImage(kernel.bytes);
+    report.violations = imageViolations(image);
+  } catch (error) {
+    if (!isNasqError(error, 'CORRUPT')) throw error;
+    report.violations = [error.message];
+  }
+
+  const slots = intactSlots(kernel.bytes, image);
+  const messageSlots = slots.filter((slot) => slot.state !== SlotState.empty && slot.flags !== slotFlagFilling);
+  const fillingIds = new Set(slots.filter((slot) => slot.state === SlotState.pending && slot.flags === slotFlagFilling).map(messageIdOf));
+  report.messages = messageSlots.length;
+  const bodyNames = (await fs.readdir(joinPath(directory, queueLayout.messages))).filter((name) => parseMessageId(name) !== undefined);
+  const bodies = new Set(bodyNames);
+  const referenced = new Set(messageSlots.map(messageIdOf));
+
+  const wholeBodies = new Map<string, Uint8Array>();
+  for (const slot of messageSlots) {
+    const id = messageIdOf(slot);
+    if (!bodies.has(id)) {
+      report.badBodies.push({ id, problem: 'missing' });
+      continue;
+    }
+    const body = await fs.readFile(bodyPath(directory, id));
+    if (body.length !== slot.bodyLength || crc32c(body) !== slot.bodyChecksum) report.badBodies.push({ id, problem: 'damaged' });
+    else wholeBodies.set(id, body);
+  }
+  for (const name of bodyNames) {
+    if (referenced.has(name) || fillingIds.has(name)) continue;
+    const ageMs = nowMs - (await fs.stat(bodyPath(directory, name))).mtimeMs;
+    report.orphans.push({ id: name, ageMs });
+  }
+  const kernelDamaged = report.violations.length > 0;
+  // A young orphan may be a send in progress: it does not make the queue unclean.
+  report.clean = !kernelDamaged && report.badBodies.length === 0 && report.orphans.every((orphan) => orphan.ageMs < orphanGraceMs);
+  if (!repair) return report;
+
+  const oldOrphans = report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs).map((orphan) => orphan.id);
+  if (!kernelDamaged && report.badBodies.length === 0) {
+    for (const id of oldOrphans) {
+      await unlinkQuietly(ports, bodyPath(directory, id));
+      report.repaired.deletedOrphans.push(id);
+    }
+    return report;
+  }
+
+  // Rebuild. Every message with a whole body is kept, in its old order.
+  const previous = image?.header ?? bestEffortHeader(kernel.bytes);
+  const kept: Slot[] = [];
+  for (const slot of messageSlots) {
+    const id = messageIdOf(slot);
+    if (wholeBodies.has(id)) {
+      kept.push(slot);
+      continue;
+    }
+    if (bodies.has(id)) {
+      await deadLetter(ports, directory, slot, 'body-damaged', nowMs);
+      report.repaired.deadLettered.push(id);
+    } else {
+      report.repaired.droppedSlots.push({ id, reason: 'body missing (acked by a client that died before freeing the slot, or deleted)' });
+    }
+  }
+  let maximumSendSequence = 0;
+  let maximumClient = 0;
+  let maximumToken = 0;
+  let maximumStamp = previous?.generation ?? 0;
+  for (const slot of slots) {
+    maximumSendSequence = Math.max(maximumSendSequence, slot.sendSequence);
+    maximumClient = Math.max(maximumClient, slot.messageClient, slot.owner);
+    maximumToken = Math.max(maximumToken, slot.leaseToken);
+    maximumStamp = Math.max(maximumStamp, slot.stamp);
+  }
+  for (const id of oldOrphans) {
+    // A body without an intact slot: its slot was lost (or its send was interrupted). Keep it.
+    const body = await fs.readFile(bodyPath(directory, id));
+    const parsed = parseMessageId(id)!;
+    maximumClient = Math.max(maximumClient, parsed.messageClient);
+    maximumSendSequence += 1;
+    kept.push({
+      ...emptySlot(0, 0, 0),
+      state: SlotState.unread,
+      priority: nowMs,
+      sendSequence: maximumSendSequence,
+      messageClient: parsed.messageClient,
+      messageSequence: parsed.messageSequence,
+      bodyLength: body.length,
+      bodyChecksum: crc32c(body),
+      sentAt: nowMs,
+    });
+    report.repaired.relinkedBodies.push(id);
+  }
+  kept.sort((a, b) => a.priority - b.priority || a.sendSequence - b.sendSequence);
+  const fileSlots = Math.floor((kernel.bytes.length - slotsOffset) / slotSize);
+  const totalSlots = Math.min(maximumSlots, Math.max(kept.length, previous?.totalSlots ?? 0, fileSlots, 1));
+  const generation = maximumStamp + 1;
+  const bytes = new Uint8Array(kernelFileSize(totalSlots));
+  const header: Header = {
+    generation,
+    totalSlots,
+    emptyCount: totalSlots - kept.length,
+    pendingCount: 0,
+    unreadCount: kept.length,
+    firstUnreadOffset: kept.length > 0 ? slotOffsetOf(0) : noOffset,
+    lastUnreadOffset: kept.length > 0 ? slotOffsetOf(kept.length - 1) : noOffset,
+    firstEmptyOffset: kept.length < totalSlots ? slotOffsetOf(kept.length) : noOffset,
+    firstPendingOffset: noOffset,
+    lastPendingOffset: noOffset,
+    firstUnreadPriority: kept[0]?.priority ?? 0,
+    lastUnreadPriority: kept[kept.length - 1]?.priority ?? 0,
+    lastUnreadSendSequence: kept[kept.length - 1]?.sendSequence ?? 0,
+    firstPendingExpiry: 0,
+    nextSendSequence: Math.max(previous?.nextSendSequence ?? 1, maximumSendSequence + 1),
+    nextClientId: Math.max(previous?.nextClientId ?? 1, maximumClient + 1),
+    nextLeaseToken: Math.max(previous?.nextLeaseToken ?? 1, maximumToken + 1),
+    reclaimEpoch: (previous?.reclaimEpoch ?? 0) + 1,
+    maximumDeliveries: previous?.maximumDeliveries ?? 10,
+    deadCount: (previous?.deadCount ?? 0) + report.repaired.deadLettered.length,
+    journal: [],
+  };
+  kept.forEach((slot, index) => {
+    const offset = slotOffsetOf(index);
+    const next = kept[index + 1];
+    encodeSlot(
+      {
+        ...slot,
+        offset,
+        state: SlotState.unread,
+        flags: 0,
+        next: next === undefined ? noOffset : slotOffsetOf(index + 1),
+        previous: noOffset,
+        nextPriority: next?.priority ?? 0,
+        owner: 0,
+        leaseToken: 0,
+        leaseExpiry: 0,
+        stamp: generation,
+      },
+      bytes,
+      offset,
+    );
+    report.repaired.kept.push(messageIdOf(slot));
+  });
+  for (let index = kept.length; index < totalSlots; index += 1) {
+    encodeSlot(emptySlot(slotOffsetOf(index), index + 1 < totalSlots ? slotOffsetOf(index + 1) : noOffset, generation), bytes, slotOffsetOf(index));
+  }
+  bytes.set(encodeHeader(header), 0);
+  bytes.set(encodeHeader({ ...header, generation: generation - 1 }), headerCopySize);
+  await fs.write(kernel.handle, 0, bytes);
+  if (kernel.bytes.length > bytes.length) await fs.truncate(kernel.handle, bytes.length);
+  await fs.sync(kernel.handle);
+  report.repaired.rebuilt = true;
+  return report;
+}
+
+/** Every slot image that can be trusted: through the journal when a header is valid, else raw. */
+function intactSlots(bytes: Uint8Array, image: KernelImage | undefined): Slot[] {
+  if (image !== undefined) return image.slots.filter((slot): slot is Slot => slot !== undefined);
+  const slots: Slot[] = [];
+  const count = Math.min(maximumSlots, Math.max(0, Math.floor((bytes.length - slotsOffset) / slotSize)));
+  for (let index = 0; index < count; index += 1) {
+    const offset = slotOffsetOf(index);
+    if (slotDefect(bytes, offset, offset) === undefined) slots.push(decodeSlot(bytes, offset, offset));
+  }
+  // The journal of a damaged-but-decodable header copy may hold newer images: prefer them.
+  for (const at of [0, headerCopySize]) {
+    const copy = decodeHeaderCopy(bytes, at);
+    if (!copy.ok) continue;
+    for (const journaled of copy.header.journal) {
+      const index = slots.findIndex((slot) => slot.offset === journaled.offset);
+      if (index === -1) slots.push(journaled);
+      else if (journaled.stamp >= slots[index]!.stamp) slots[index] = journaled;
+    }
+  }
+  return slots;
+}
+
+function bestEffortHeader(bytes: Uint8Array): Header | undefined {
+  try {
+    return chooseHeader(bytes.subarray(0, headerRegionSize), { verifyBoth: true }).header;
+  } catch {
+    return undefined;
+  }
+}
+
+function bodyPath(directory: string, id: string): string {
+  return joinPath(directory, `${queueLayout.messages}/${id}`);
+}
+
+async function deadLetter(ports: Ports, directory: string, slot: Slot, reason: string, nowMs: number): Promise<void> {
+  const id = messageIdOf(slot);
+  const record = { id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs };
+  await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
+  try {
+    await ports.fs.rename(bodyPath(directory, id), joinPath(directory, `${queueLayout.dead}/${id}`));
+  } catch (error) {
+    if (!isNasqError(error, 'NOT_FOUND', 'EXISTS')) throw error;
+  }
+}
+
+async function unlinkQuietly(ports: Ports, path: string): Promise<void> {
+  try {
+    await ports.fs.unlink(path);
+  } catch (error) {
+    if (!isNasqError(error, 'NOT_FOUND')) throw error;
+  }
+}
