@@ -151,6 +151,11 @@ async function otherProcessTries(path: string, offset: number, length: number, m
   return answer.split(' ')[0]!;
 }
 
+/** Opens `path`, creating it empty if missing. */
+async function newFileOnce(path: string): Promise<FileHandle> {
+  return fileSystem.open(path, { create: true });
+}
+
 async function newFile(path: string, content = ''): Promise<FileHandle> {
   await fileSystem.writeFile(path, bytes(content));
   return fileSystem.open(path);
@@ -270,6 +275,19 @@ describe('NodeFileSystem: one descriptor per file per process', () => {
     expect(describeOpenFiles()).toEqual([expect.objectContaining({ references: 1 })]);
     await fileSystem.close(third);
     expect(describeOpenFiles()).toEqual([]);
+  });
+
+  it('keeps a second descriptor, unused, while the file is locked, and closes it once it is not', async () => {
+    const holder = await newFile('held');
+    await fileSystem.lock(holder, { offset: 0, length: 1 });
+    const later = await fileSystem.open('held');
+    await fileSystem.readFile('held').catch(() => undefined);
+    expect(describeOpenFiles()).toEqual([expect.objectContaining({ references: 2, descriptors: 3 })]);
+    expect(await otherProcessTries('held', 0, 1, 'exclusive')).toBe('refused');
+    await fileSystem.unlock(holder, { offset: 0, length: 1 });
+    expect(describeOpenFiles()).toEqual([expect.objectContaining({ references: 2, descriptors: 1 })]);
+    await fileSystem.lock(later, { offset: 0, length: 1 });
+    expect(await otherProcessTries('held', 0, 1, 'exclusive')).toBe('refused');
   });
 
   it('gives a new file at an old name its own entry, while the unlinked one stays locked', async () => {
@@ -464,6 +482,25 @@ describe('NodeFileSystem: exclusion across OS processes', () => {
     expect(await holder.line()).toBe('released');
     await fileSystem.lock(handle, { offset: 0, length: 2 }, { waitMs: 1_000 });
     await fileSystem.close(handle);
+  });
+
+  it('waits for another process without blocking the event loop or the fs thread pool', async () => {
+    await fileSystem.writeFile('other', bytes('free'));
+    const handles = await Promise.all(Array.from({ length: 8 }, () => newFileOnce('busy')));
+    const holder = startChild(nodePath.join(root, 'busy'), 'hold', '0', '1', 'exclusive');
+    expect(await holder.line()).toBe('locked');
+    let ticks = 0;
+    const ticker = setInterval(() => (ticks += 1), 10);
+    // Eight waiters: more than the four threads of libuv's pool, which F_SETLKW would all park.
+    const waits = handles.map((handle, index) =>
+      expectCode(fileSystem.lock(handle, { offset: 0, length: 1 }, { waitMs: 400, mode: index % 2 === 0 ? 'exclusive' : 'shared' }), 'LOCK_NOT_GRANTED'),
+    );
+    const started = performance.now();
+    expect(decoder.decode(await fileSystem.readFile('other'))).toBe('free');
+    expect(performance.now() - started).toBeLessThan(200);
+    await Promise.all(waits);
+    clearInterval(ticker);
+    expect(ticks).toBeGreaterThanOrEqual(15);
   });
 
   it('gets the lock once a SIGKILLed holder is gone', async () => {

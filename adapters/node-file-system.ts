@@ -12,9 +12,10 @@
  *    paths to one file, or an open racing a rename, still share), keeps one real descriptor per
  *    file, reference-counted by the opens that use it (FileHandles, and the brief opens of
  *    readFile/writeFile, which would otherwise close a descriptor under a lock). Descriptors are
- *    closed only when the last open of the file closes, when this process holds no lock on it. A
- *    descriptor that had to be opened while the file was already in the table (two opens racing)
- *    is kept beside the first and closed with it, never earlier.
+ *    closed only when the last open of the file closes, when this process holds no lock on it.
+ *    Every open opens a descriptor first (opening never drops locks) and then identifies the file
+ *    by fstat; if the file is already in the table, the new descriptor is closed at once when the
+ *    process holds no fcntl lock on the file, and otherwise kept, unused, until it holds none.
  * 2. An in-process lock table per file (`LockTable`, SMB rules): two opens of this process
  *    exclude each other, exact unlock, shared-on-exclusive stacking, and the mandatory checks of
  *    reads and writes (LOCK_CONFLICT) against the other opens of this process.
@@ -314,8 +315,11 @@ class OpenFile {
   readonly key: string;
   /** The descriptor every open of the file reads, writes and locks through. */
   readonly primary: fs.FileHandle;
-  /** Descriptors opened while the file was already open here; closed together with the primary. */
-  readonly extraDescriptors: fs.FileHandle[] = [];
+  /**
+   * Descriptors opened while the file was already open here and this process held fcntl locks
+   * on it. Never used for I/O; closed as soon as the process holds no fcntl lock on the file.
+   */
+  extraDescriptors: fs.FileHandle[] = [];
   /** Opens using this file: FileHandles plus readFile/writeFile calls in progress. */
   references = 1;
   state: 'open' | 'closing' = 'open';
@@ -352,11 +356,33 @@ class OpenFile {
       await applyOsLockChange(this.primary.fd, change);
       this.osLocks = withState(this.osLocks, change.start, change.end, change.to);
     }
+    if (this.osLocks.length === 0 && this.extraDescriptors.length > 0) {
+      const extras = this.extraDescriptors;
+      this.extraDescriptors = [];
+      await closeQuietly(extras);
+    }
+  }
+
+  /**
+   * Takes a descriptor of this file opened by a later open. Runs on the serial queue, so no
+   * fcntl lock can be taken meanwhile: with none held, closing it drops nothing.
+   */
+  async adoptDescriptor(descriptor: fs.FileHandle): Promise<void> {
+    if (this.osLocks.length === 0) await closeQuietly([descriptor]);
+    else this.extraDescriptors.push(descriptor);
   }
 
   wakeWaiters(): void {
     for (const waiter of [...this.waiters]) waiter.wake();
   }
+}
+
+/**
+ * Closes descriptors that were never used for I/O, ignoring failures: nothing was written
+ * through them, so a failing close loses nothing.
+ */
+async function closeQuietly(descriptors: readonly fs.FileHandle[]): Promise<void> {
+  await Promise.allSettled(descriptors.map((descriptor) => descriptor.close()));
 }
 
 /** Every file open in this process through any NodeFileSystem, by device and inode. */
@@ -373,6 +399,12 @@ function fileKey(stats: BigIntStats): string {
   return `${stats.dev}:${stats.ino}`;
 }
 
+/** A file joined, and its size when opened (saves an fstat). */
+interface AcquiredFile {
+  readonly file: OpenFile;
+  readonly size: number;
+}
+
 interface OpenFileRequest {
   readonly absolutePath: string;
   readonly path: string;
@@ -381,75 +413,52 @@ interface OpenFileRequest {
   readonly exclusive: boolean;
 }
 
-/** Joins the file's entry in the process table, opening a descriptor only if there is none. */
-async function acquireOpenFile(request: OpenFileRequest): Promise<{ file: OpenFile; created: boolean }> {
+/**
+ * Opens the file and joins its entry in the process table (by device and inode), or makes one.
+ *
+ * Opening a second descriptor of a file this process has locked is harmless; closing it is what
+ * would drop the locks. So a descriptor that finds its file already in the table is handed to
+ * the entry, which closes it at once if the process holds no fcntl lock on the file, and
+ * otherwise keeps it until it holds none (`adoptDescriptor`, `synchronizeOsLocks`).
+ */
+async function acquireOpenFile(request: OpenFileRequest): Promise<AcquiredFile> {
   const { absolutePath, path, operation } = request;
   const context = { operation, path };
-  for (let attempt = 0; attempt < openAttemptsMax; attempt += 1) {
-    let missing = false;
-    if (!request.exclusive) {
-      // Look before opening: opening (and then closing) a second descriptor of a file this
-      // process has locked would drop the locks, so an already open file is joined by inode.
-      let stats: BigIntStats | undefined;
-      try {
-        stats = await fs.stat(absolutePath, { bigint: true });
-      } catch (error) {
-        if (!request.create || errnoOf(error) !== 'ENOENT') throw nasqErrorFromNode(error, context);
-        missing = true;
-      }
-      if (stats !== undefined) {
-        if (stats.isDirectory()) {
-          throw new NasqError('INVALID_ARGUMENT', `${operation} '${path}': is a directory`, { details: { path } });
-        }
-        const existing = openFiles.get(fileKey(stats));
-        if (existing?.state === 'open') {
-          existing.references += 1;
-          return { file: existing, created: false };
-        }
-        if (existing?.state === 'closing') {
-          await existing.closed;
-          continue;
-        }
-      }
-    }
-    const flags =
-      fsConstants.O_RDWR | (request.create ? fsConstants.O_CREAT : 0) | (request.exclusive ? fsConstants.O_EXCL : 0);
-    let descriptor: fs.FileHandle;
-    try {
-      descriptor = await fs.open(absolutePath, flags, 0o666);
-    } catch (error) {
-      throw nasqErrorFromNode(error, context);
-    }
-    let stats: BigIntStats;
-    try {
-      stats = await descriptor.stat({ bigint: true });
-    } catch (error) {
-      unidentifiedDescriptors.push(descriptor);
-      throw nasqErrorFromNode(error, context);
-    }
-    const created = request.exclusive || missing;
-    const key = fileKey(stats);
-    for (let wait = 0; wait < openAttemptsMax; wait += 1) {
-      const existing = openFiles.get(key);
-      if (existing === undefined) {
-        const file = new OpenFile(key, descriptor);
-        openFiles.set(key, file);
-        return { file, created };
-      }
-      if (existing.state === 'open') {
-        // Another open of the same file won the race: keep this descriptor beside the primary
-        // and close it only with it (closing it now would drop the process's locks on the file).
-        existing.extraDescriptors.push(descriptor);
-        existing.references += 1;
-        return { file: existing, created };
-      }
-      // The file's old descriptors are being closed. Locks taken through this new descriptor
-      // before that finishes would be dropped by it, so wait, then register.
-      await existing.closed;
-    }
-    unidentifiedDescriptors.push(descriptor);
-    break;
+  const flags =
+    fsConstants.O_RDWR | (request.create ? fsConstants.O_CREAT : 0) | (request.exclusive ? fsConstants.O_EXCL : 0);
+  let descriptor: fs.FileHandle;
+  try {
+    descriptor = await fs.open(absolutePath, flags, 0o666);
+  } catch (error) {
+    throw nasqErrorFromNode(error, context);
   }
+  let stats: BigIntStats;
+  try {
+    stats = await descriptor.stat({ bigint: true });
+  } catch (error) {
+    unidentifiedDescriptors.push(descriptor);
+    throw nasqErrorFromNode(error, context);
+  }
+  const key = fileKey(stats);
+  const size = Number(stats.size);
+  for (let attempt = 0; attempt < openAttemptsMax; attempt += 1) {
+    const existing = openFiles.get(key);
+    if (existing === undefined) {
+      const file = new OpenFile(key, descriptor);
+      openFiles.set(key, file);
+      return { file, size };
+    }
+    if (existing.state === 'open') {
+      // Counted first, so the entry cannot start closing while the descriptor is handed over.
+      existing.references += 1;
+      await existing.serial.run(() => existing.adoptDescriptor(descriptor));
+      return { file: existing, size };
+    }
+    // The file's old descriptors are being closed. Locks taken through this new descriptor
+    // before that finishes would be dropped by it, so wait, then register.
+    await existing.closed;
+  }
+  unidentifiedDescriptors.push(descriptor);
   throw new NasqError('IO_ERROR', `${operation} '${path}': the file kept being closed while opening it`, {
     details: { path, attempts: openAttemptsMax },
   });
@@ -655,6 +664,12 @@ export class NodeFileSystem implements FileSystem {
     if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0 || waitMs > lockWaitMsMax) {
       throw invalidArgument('lock', 'waitMs', `a number from 0 to ${lockWaitMsMax}`, waitMs);
     }
+    if (process.platform === 'win32') {
+      // See the module comment: layer 3 needs fcntl's byte-wise split, merge and conversion.
+      throw new NasqError('IO_ERROR', 'lock: NodeFileSystem does not support byte-range locks on Windows yet', {
+        details: { platform: process.platform },
+      });
+    }
     const file = state.file;
     const notGranted = (holder: 'this process' | 'another process'): NasqError =>
       new NasqError('LOCK_NOT_GRANTED', `lock '${handle.path}' [${offset}, +${length}) ${mode}: held by ${holder}`, {
@@ -723,14 +738,13 @@ export class NodeFileSystem implements FileSystem {
 
   async readFile(path: string): Promise<Uint8Array> {
     const absolutePath = this.#resolve(path, 'readFile');
-    const { file } = await acquireOpenFile({ absolutePath, path, operation: 'readFile', create: false, exclusive: false });
+    const { file, size } = await acquireOpenFile({ absolutePath, path, operation: 'readFile', create: false, exclusive: false });
     let result: Uint8Array | undefined;
     let failure: unknown;
     try {
       // A transient open of its own: it owns no lock, so any exclusive lock of an open of this
       // process on the file's bytes refuses it.
       const owner = nextOwner++;
-      const { size } = await file.primary.stat();
       if (size > 0 && !file.locks.canRead(owner, 0, size)) throw lockConflict('readFile', path, 0, size);
       result = await readAt(file.primary, 0, size);
     } catch (error) {
@@ -749,7 +763,7 @@ export class NodeFileSystem implements FileSystem {
   /**
    * Writes in place (write, then cut the file to the new length) through the shared descriptor;
    * a reader may see a mix of old and new bytes meanwhile. With `sync` the file is fsync'ed, and
-   * when this call created it, its directory too, so the name survives a power loss.
+   * its directory too, so the name survives a power loss.
    */
   async writeFile(path: string, data: Uint8Array, options: WriteFileOptions = {}): Promise<void> {
     const absolutePath = this.#resolve(path, 'writeFile');
@@ -758,7 +772,7 @@ export class NodeFileSystem implements FileSystem {
     const sync = options.sync ?? false;
     if (typeof exclusive !== 'boolean') throw invalidArgument('writeFile', 'exclusive', 'a boolean', exclusive);
     if (typeof sync !== 'boolean') throw invalidArgument('writeFile', 'sync', 'a boolean', sync);
-    const { file, created } = await acquireOpenFile({
+    const { file, size } = await acquireOpenFile({
       absolutePath,
       path,
       operation: 'writeFile',
@@ -768,7 +782,6 @@ export class NodeFileSystem implements FileSystem {
     let failure: unknown;
     try {
       const owner = nextOwner++;
-      const { size } = await file.primary.stat();
       const span = Math.max(size, data.length);
       if (span > 0 && !file.locks.canWrite(owner, 0, span)) throw lockConflict('writeFile', path, 0, span);
       await writeAt(file.primary, 0, data);
@@ -776,7 +789,9 @@ export class NodeFileSystem implements FileSystem {
       if (sync) {
         // fsync, not fdatasync: the size and, for a new file, the inode must be durable too.
         await file.primary.sync();
-        if (created) await syncDirectory(nodePath.dirname(absolutePath));
+        // The name too, in case this call created the file (whether it did is not known
+        // without exclusive; an fsync of the directory is cheap next to losing the file).
+        await syncDirectory(nodePath.dirname(absolutePath));
       }
     } catch (error) {
       failure = error;
