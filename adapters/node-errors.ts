@@ -24,6 +24,13 @@ export interface NodeErrorContext {
    * denied" and EAGAIN a transient failure of the storage.
    */
   readonly lock?: boolean;
+  /**
+   * True for a read or write of file contents: then EACCES and EBUSY mean "the range is locked by
+   * another open". A file opened for reading and writing is not refused for permissions later,
+   * but a mandatory lock on a share is: the Linux cifs client reports STATUS_FILE_LOCK_CONFLICT
+   * as EACCES, and Windows reports ERROR_LOCK_VIOLATION, which libuv names EBUSY. Default false.
+   */
+  readonly io?: boolean;
 }
 
 /**
@@ -71,6 +78,9 @@ export const errnoToErrorCode: Readonly<Record<string, ErrorCode>> = {
 /** Errno codes that, on a lock request, mean "another process holds a conflicting lock". */
 export const lockBusyErrnos: ReadonlySet<string> = new Set(['EAGAIN', 'EACCES', 'EWOULDBLOCK', 'EBUSY', 'EDEADLK']);
 
+/** Errno codes that, on a read or write, mean "another open holds a conflicting lock". */
+export const ioConflictErrnos: ReadonlySet<string> = new Set(['EACCES', 'EBUSY']);
+
 /** The errno-style code of a Node or os-lock error ('ENOENT', ...), or undefined if it has none. */
 export function errnoOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
@@ -93,7 +103,11 @@ export function nasqErrorFromNode(error: unknown, context: NodeErrorContext): un
   const errno = errnoOf(error);
   if (errno === undefined) return error;
   const code: ErrorCode =
-    context.lock === true && lockBusyErrnos.has(errno) ? 'LOCK_NOT_GRANTED' : (errnoToErrorCode[errno] ?? 'IO_ERROR');
+    context.lock === true && lockBusyErrnos.has(errno)
+      ? 'LOCK_NOT_GRANTED'
+      : context.io === true && ioConflictErrnos.has(errno)
+        ? 'LOCK_CONFLICT'
+        : (errnoToErrorCode[errno] ?? 'IO_ERROR');
   const where = context.path === undefined ? '' : ` '${context.path}'`;
   const reason = error instanceof Error ? error.message : String(error);
   return new NasqError(code, `${context.operation}${where}: ${reason}`, {

@@ -567,6 +567,10 @@ describe('errno mapping', () => {
       const mapped = nasqErrorFromNode(Object.assign(new Error(errno), { code: errno }), { operation: 'lock', lock: true });
       expect((mapped as NasqError).code, errno).toBe('LOCK_NOT_GRANTED');
     }
+    for (const errno of ['EACCES', 'EBUSY']) {
+      const mapped = nasqErrorFromNode(Object.assign(new Error(errno), { code: errno }), { operation: 'read', io: true });
+      expect((mapped as NasqError).code, errno).toBe('LOCK_CONFLICT');
+    }
     expect(errnoToErrorCode.ENOENT).toBe('NOT_FOUND');
   });
 

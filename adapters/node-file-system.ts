@@ -616,7 +616,7 @@ export class NodeFileSystem implements FileSystem {
     try {
       return await readAt(state.file.primary, position, length);
     } catch (error) {
-      throw nasqErrorFromNode(error, { operation: 'read', path: handle.path });
+      throw nasqErrorFromNode(error, { operation: 'read', path: handle.path, io: true });
     }
   }
 
@@ -631,7 +631,7 @@ export class NodeFileSystem implements FileSystem {
     try {
       await writeAt(state.file.primary, position, data);
     } catch (error) {
-      throw nasqErrorFromNode(error, { operation: 'write', path: handle.path });
+      throw nasqErrorFromNode(error, { operation: 'write', path: handle.path, io: true });
     }
   }
 
@@ -755,7 +755,7 @@ export class NodeFileSystem implements FileSystem {
     } catch (error) {
       failure ??= error;
     }
-    if (failure !== undefined) throw nasqErrorFromNode(failure, { operation: 'readFile', path });
+    if (failure !== undefined) throw nasqErrorFromNode(failure, { operation: 'readFile', path, io: true });
     assert(result !== undefined, 'readFile: no result and no failure');
     return result;
   }
@@ -801,7 +801,7 @@ export class NodeFileSystem implements FileSystem {
     } catch (error) {
       failure ??= error;
     }
-    if (failure !== undefined) throw nasqErrorFromNode(failure, { operation: 'writeFile', path });
+    if (failure !== undefined) throw nasqErrorFromNode(failure, { operation: 'writeFile', path, io: true });
   }
 
   async stat(path: string): Promise<FileStat> {
