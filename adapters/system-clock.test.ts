@@ -44,7 +44,7 @@ describe('SystemClock: time', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(target);
     const started = Date.now();
     await clock.sleepUntil(started - 1_000);
-    expect(Date.now() - started).toBeLessThan(20);
+    expect(Date.now() - started).toBeLessThan(500);
   });
 
   it('rejects a time that is not a number', async () => {
@@ -79,7 +79,7 @@ describe('SystemClock.waitForChange on a NodeFileSystem watch', () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     const started = Date.now();
     expect(await clock.waitForChange(watch, Date.now() + 5_000)).toBe('changed');
-    expect(Date.now() - started).toBeLessThan(20);
+    expect(Date.now() - started).toBeLessThan(1_000);
     expect(await clock.waitForChange(watch, Date.now() + 60)).toBe('timeout');
   });
 
