@@ -181,6 +181,8 @@ export class SimFileHandle implements FileHandle {
   readonly normalizedPath: string;
   readonly open: ServerOpen;
   readonly runtime: ClientRuntime;
+  /** Lock sequence numbers handed out on this handle (durable handles only). */
+  lockSequences = 0;
 
   constructor(path: string, normalizedPath: string, open: ServerOpen, runtime: ClientRuntime) {
     this.path = path;
@@ -506,9 +508,33 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     const scheduler = environment.scheduler;
     // The request or reply on the dead connection is gone; a request not yet applied never will be.
     if (call.event !== null && call.event.scheduled) scheduler.cancel(call.event);
-    if (this.deadlineEvent.scheduled) scheduler.cancel(this.deadlineEvent);
-    if (this.cancelEvent.scheduled) scheduler.cancel(this.cancelEvent);
+    if (this.cancelEvent.scheduled) {
+      // The bound had passed and the cancel was on its way: a replay must not wait again.
+      scheduler.cancel(this.cancelEvent);
+      call.deadlinePassed = true;
+    }
     environment.trace.record(scheduler.nowMs, TraceKind.lost, this.client.index, call.operation, call.status, call.digest, call.position, call.length, call.path);
+    if (call.lockSequence !== 0) {
+      // A lock or unlock on a durable handle: the client reconnects and replays it with the same
+      // lock sequence number; the server answers a replay of an applied request without
+      // applying it twice (MS-SMB2 3.3.5.14). The client's bound keeps running.
+      this.session = environment.server.connect(this.client.name, this.client.index);
+      this.session.listener = this;
+      this.statCache.clear();
+      call.reconnectFrom = session;
+      call.session = this.session;
+      call.phase = CallPhase.request;
+      const replay = this.freshCallEvent();
+      replay.kind = RuntimeEvent.arrival;
+      replay.subject = call;
+      call.event = replay;
+      scheduler.schedule(
+        replay,
+        scheduler.nowMs + environment.sessionLossNoticeMs + environment.reconnectMs + environment.latency.requestDelayMs(call.operation, this.client.latencyRandom),
+      );
+      return;
+    }
+    if (this.deadlineEvent.scheduled) scheduler.cancel(this.deadlineEvent);
     call.status = Status.userSessionDeleted;
     call.value = undefined;
     call.phase = CallPhase.reply;
@@ -772,6 +798,7 @@ export class SimFileSystem implements FileSystem {
     }
     call.position = offset;
     call.length = length;
+    this.sequence(call, handle as SimFileHandle);
     if (mode === 'shared') call.flags |= CallFlag.shared;
     if (waitMs > 0) {
       call.flags |= CallFlag.blocking;
@@ -793,7 +820,15 @@ export class SimFileSystem implements FileSystem {
     }
     call.position = offset;
     call.length = length;
+    this.sequence(call, handle as SimFileHandle);
     return runtime.send(call) as Promise<void>;
+  }
+
+  /** Durable handles number their lock requests so a replay after a reconnect applies once. */
+  private sequence(call: Call, handle: SimFileHandle): void {
+    if (!handle.open.durable) return;
+    handle.lockSequences += 1;
+    call.lockSequence = handle.lockSequences;
   }
 
   readFile(path: string): Promise<Uint8Array> {

@@ -162,6 +162,11 @@ export class Call {
   mtimeMs = 0;
   /** Set on the first call after a dropped session: the old session, whose durable opens to reclaim. */
   reconnectFrom: unknown = null;
+  /**
+   * Lock sequence number of a lock or unlock on a durable handle (MS-SMB2 3.3.5.14), 0 for none:
+   * a replay of the same request after a reconnect returns the first answer without applying twice.
+   */
+  lockSequence = 0;
   /** The client's bound passed before the server saw the request (lock / notify). */
   deadlinePassed = false;
   // Results.

@@ -179,6 +179,11 @@ export class Scheduler {
     if (this.stopReason === null) this.stopReason = reason;
   }
 
+  /** Withdraws a stop request (a client was added or restarted after the last one settled). */
+  withdrawStop(): void {
+    this.stopReason = null;
+  }
+
   /** An event handler resolved `client`'s pending call: the client runs next. */
   beginClientTurn(client: SchedulableClient): void {
     assert(this.state === State.pumping, () => `beginClientTurn(${client.name}): not pumping (state ${this.state})`);

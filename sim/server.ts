@@ -188,6 +188,12 @@ export class ServerOpen {
   wrote = false;
   /** Expiry of a disconnected durable handle. */
   expiry: SimEvent | null = null;
+  /**
+   * The last lock sequence number applied on this open and its answer. One entry suffices: a
+   * client has at most one lock request outstanding (MS-SMB2 keeps 64 buckets for many).
+   */
+  lastLockSequence = 0;
+  lastLockStatus: Status = Status.success;
 
   constructor(id: number, session: ServerSession, node: ServerNode, durable: boolean) {
     this.id = id;
@@ -578,6 +584,19 @@ export class SimServer implements EventHandler {
   private lock(call: Call, session: ServerSession): Status {
     const open = this.liveOpen(call, session);
     if (open === null) return Status.fileClosed;
+    if (call.lockSequence !== 0 && call.lockSequence === open.lastLockSequence) return open.lastLockStatus;
+    const status = this.lockRange(call, open);
+    if (status !== Status.pending) this.rememberLockSequence(call, open, status);
+    return status;
+  }
+
+  private rememberLockSequence(call: Call, open: ServerOpen, status: Status): void {
+    if (call.lockSequence === 0) return;
+    open.lastLockSequence = call.lockSequence;
+    open.lastLockStatus = status;
+  }
+
+  private lockRange(call: Call, open: ServerOpen): Status {
     const node = open.node;
     const offset = call.position;
     const length = call.length;
@@ -599,13 +618,17 @@ export class SimServer implements EventHandler {
   private unlock(call: Call, session: ServerSession): Status {
     const open = this.liveOpen(call, session);
     if (open === null) return Status.fileClosed;
+    if (call.lockSequence !== 0 && call.lockSequence === open.lastLockSequence) return open.lastLockStatus;
     const node = open.node;
     const table = node.locks;
-    if (table === null) return Status.rangeNotLocked;
-    const granted = table.unlock(open.id, call.position, call.length);
-    if (granted === undefined) return Status.rangeNotLocked;
+    const granted = table === null ? undefined : table.unlock(open.id, call.position, call.length);
+    if (granted === undefined) {
+      this.rememberLockSequence(call, open, Status.rangeNotLocked);
+      return Status.rangeNotLocked;
+    }
+    this.rememberLockSequence(call, open, Status.success);
     for (const waiter of granted) this.completePending(waiter.token, Status.success, undefined);
-    if (table.isEmpty()) this.lockedNodes.delete(node);
+    if (table!.isEmpty()) this.lockedNodes.delete(node);
     return Status.success;
   }
 
@@ -921,6 +944,7 @@ export class SimServer implements EventHandler {
     assert(session.pending.delete(call), 'completePending: the call was not pending');
     call.status = status;
     call.value = value;
+    if (call.operation === Operation.lock) this.rememberLockSequence(call, call.target as ServerOpen, status);
     call.owner.serverCompleted(call);
   }
 

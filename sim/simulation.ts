@@ -253,6 +253,7 @@ export class Simulation implements ClientEnvironment, EventHandler {
     const runtime = new ClientRuntime(this, client, main);
     client.runtime = runtime;
     this.liveClients += 1;
+    this.scheduler.withdrawStop();
     runtime.scheduleStart(startAtMs);
     return client;
   }
@@ -296,6 +297,7 @@ export class Simulation implements ClientEnvironment, EventHandler {
     const afterMs = nonNegativeMs('restart afterMs', options.afterMs, 0);
     client.restartPending = true;
     this.liveClients += 1;
+    this.scheduler.withdrawStop();
     this.scheduler.schedule(new SimEvent(this, ControlKind.restart, client), this.scheduler.nowMs + afterMs);
   }
 
