@@ -300,6 +300,11 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
 
   /** Completes a call on the client alone after `delayMs` (a cache hit, a bad argument, a sleep). */
   local(call: Call, status: Status, value: unknown, delayMs: number): Promise<unknown> {
+    return this.localAt(call, status, value, this.environment.scheduler.nowMs + Math.max(0, delayMs));
+  }
+
+  /** Completes a call on the client alone at virtual time `timeMs` (or now, if that is past). */
+  localAt(call: Call, status: Status, value: unknown, timeMs: number): Promise<unknown> {
     call.status = status;
     call.value = value;
     call.digest = digestCall(call);
@@ -308,7 +313,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     event.kind = RuntimeEvent.reply;
     event.subject = call;
     call.event = event;
-    this.environment.scheduler.schedule(event, this.environment.scheduler.nowMs + Math.max(0, delayMs));
+    this.environment.scheduler.schedule(event, Math.max(this.environment.scheduler.nowMs, timeMs));
     return this.suspend(call);
   }
 
@@ -337,7 +342,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
 
   private scheduleDeadline(call: Call): void {
     const environment = this.environment;
-    const virtualMs = call.deadlineClientMs - environment.epochMs - this.client.clockOffsetMs;
+    const virtualMs = this.virtualTimeOf(call.deadlineClientMs);
     this.deadlineEvent.subject = call;
     environment.scheduler.schedule(this.deadlineEvent, Math.max(environment.scheduler.nowMs, virtualMs));
   }
@@ -353,8 +358,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     }
     if (call.operation === Operation.sleepUntil && call.phase === CallPhase.local && call.event !== null && call.event.scheduled) {
       scheduler.cancel(call.event);
-      const virtualMs = call.deadlineClientMs - this.environment.epochMs - this.client.clockOffsetMs;
-      scheduler.schedule(call.event, Math.max(scheduler.nowMs, virtualMs));
+      scheduler.schedule(call.event, Math.max(scheduler.nowMs, this.virtualTimeOf(call.deadlineClientMs)));
     }
   }
 
@@ -451,7 +455,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     call.reject = null;
     const status = call.status;
     if (status === Status.success) {
-      resolve(this.clientValue(call));
+      resolve(this.clientValue(call, wasLocal));
     } else if (call.value instanceof NasqError) {
       reject(call.value);
     } else {
@@ -461,14 +465,14 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
   }
 
   /** Turns a server result into what the port returns (handles, cached attributes). */
-  private clientValue(call: Call): unknown {
+  private clientValue(call: Call, wasLocal: boolean): unknown {
     switch (call.operation) {
       case Operation.open:
         return new SimFileHandle(call.targetPath, call.path, call.value as ServerOpen, this);
       case Operation.watch:
         return new SimWatchHandle(call.targetPath, call.value as ServerWatch, this);
       case Operation.stat:
-        if (call.phase !== CallPhase.local && this.client.actimeoMs > 0) {
+        if (!wasLocal && this.client.actimeoMs > 0) {
           this.statCache.set(call.path, { stat: call.value as FileStat, fetchedAtMs: this.environment.scheduler.nowMs });
         }
         return call.value;
@@ -640,6 +644,11 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
 
   clockNowMs(): number {
     return this.client.clockNowMs(this.environment);
+  }
+
+  /** The virtual time at which this client's clock reads `clientTimeMs`. */
+  virtualTimeOf(clientTimeMs: number): number {
+    return clientTimeMs - this.environment.epochMs - this.client.clockOffsetMs;
   }
 }
 
@@ -984,11 +993,10 @@ export class SimClock implements Clock {
     }
     call.deadlineClientMs = timeMs;
     call.position = timeMs;
-    const delayMs = timeMs - runtime.clockNowMs();
-    if (delayMs === Number.POSITIVE_INFINITY) {
+    if (timeMs === Number.POSITIVE_INFINITY) {
       return runtime.reject(call, invalidArgument('sleepUntil: cannot sleep forever')) as Promise<void>;
     }
-    return runtime.local(call, Status.success, undefined, delayMs) as Promise<void>;
+    return runtime.localAt(call, Status.success, undefined, runtime.virtualTimeOf(timeMs)) as Promise<void>;
   }
 
   waitForChange(watch: WatchHandle, untilMs: number): Promise<WaitResult> {
