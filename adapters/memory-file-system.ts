@@ -108,7 +108,10 @@ export class MemoryFileSystem implements FileSystem {
     } catch (error) {
       mapError(error, path);
     }
-    if (!exists) this.notify(name, 'fileName');
+    if (!exists) {
+      this.touch(name);
+      this.notify(name, 'fileName');
+    }
     return new MemoryHandle(name, this.nextHandleId++, descriptor);
   }
 
@@ -136,6 +139,7 @@ export class MemoryFileSystem implements FileSystem {
     this.checkAccess(open.path, open.id, position, data.length, 'write');
     const before = this.volume.fstatSync(open.descriptor).size;
     this.volume.writeSync(open.descriptor, data, 0, data.length, position);
+    this.touch(open.path);
     if (position + data.length > before) this.notify(open.path, 'size');
   }
 
@@ -219,6 +223,7 @@ export class MemoryFileSystem implements FileSystem {
     } catch (error) {
       mapError(error, path);
     }
+    this.touch(name);
     this.notify(name, existed ? 'size' : 'fileName');
   }
 
@@ -329,6 +334,17 @@ export class MemoryFileSystem implements FileSystem {
     const allowed = access === 'read' ? table.canRead(owner, position, length) : table.canWrite(owner, position, length);
     if (!allowed) {
       throw new NasqError('LOCK_CONFLICT', `${path}: ${access} of ${position}+${length} overlaps a range locked by another open`);
+    }
+  }
+
+  /** Stamps a change with the clock's time (so ages agree with the clock the engine sees). */
+  private touch(path: string): void {
+    if (this.clock === undefined) return;
+    const seconds = this.clock.now() / 1000;
+    try {
+      this.volume.utimesSync(path, seconds, seconds);
+    } catch {
+      // The file went away meanwhile: nothing to stamp.
     }
   }
 

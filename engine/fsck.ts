@@ -37,6 +37,7 @@ import {
   slotOffsetOf,
   slotSize,
   slotsOffset,
+  validateHeaderFields,
   type Header,
   type Slot,
 } from './format.js';
@@ -131,6 +132,9 @@ async function checkAndRepair(
   try {
     image = readKernelImage(kernel.bytes);
     report.violations = imageViolations(image);
+    // The engine runs on with the valid copy (its next commit overwrites the damaged one), but a
+    // damaged copy is damage all the same: it may have been the newest state.
+    if (image.otherCopyDefect !== undefined) report.violations.push(`header copy not in force: ${image.otherCopyDefect}`);
   } catch (error) {
     if (!isNasqError(error, 'CORRUPT')) throw error;
     report.violations = [error.message];
@@ -220,8 +224,10 @@ async function checkAndRepair(
     report.repaired.relinkedBodies.push(id);
   }
   kept.sort((a, b) => a.priority - b.priority || a.sendSequence - b.sendSequence);
-  const fileSlots = Math.floor((kernel.bytes.length - slotsOffset) / slotSize);
-  const totalSlots = Math.min(maximumSlots, Math.max(kept.length, previous?.totalSlots ?? 0, fileSlots, 1));
+  // The slot count: the header's if its fields hold together, else what the file holds.
+  const fileSlots = Math.max(0, Math.floor((kernel.bytes.length - slotsOffset) / slotSize));
+  const trustedSlots = previous !== undefined && validateHeaderFields(previous) === undefined ? previous.totalSlots : fileSlots;
+  const totalSlots = Math.min(maximumSlots, Math.max(kept.length, trustedSlots, 1));
   const generation = maximumStamp + 1;
   const bytes = new Uint8Array(kernelFileSize(totalSlots));
   const header: Header = {

@@ -17,6 +17,7 @@ import {
   noOffset,
   slotDefect,
   decodeSlot,
+  slotIndexOf,
   slotOffsetOf,
   slotSize,
   validateHeaderFields,
@@ -51,7 +52,11 @@ export function readKernelImage(bytes: Uint8Array): KernelImage {
   }
   // Slots wholly inside the file; the rest stay missing (undefined).
   const readableSlots = Math.min(header.totalSlots, Math.max(0, Math.floor((bytes.length - headerRegionSize) / slotSize)));
-  const slotCount = Math.min(header.totalSlots, maximumSlots);
+  // Never trust the header's count for the work done: slots past the end of the file are missing
+  // (one defect above says so), and only journal images can stand in for them.
+  let slotCount = readableSlots;
+  for (const image of header.journal) slotCount = Math.max(slotCount, slotIndexOf(image.offset) + 1);
+  slotCount = Math.min(slotCount, header.totalSlots, maximumSlots);
   for (let index = 0; index < slotCount; index += 1) {
     const offset = slotOffsetOf(index);
     const journaled = journalByOffset.get(offset);
@@ -128,6 +133,9 @@ export function imageViolations(image: KernelImage): string[] {
       if (slot.state !== expectedState) violations.push(`slot ${offset} in the ${name} list has state ${slot.state}`);
       if (name === 'pending' && slot.previous !== previous) {
         violations.push(`pending slot ${offset} says its previous is ${slot.previous}, but it follows ${previous}`);
+      }
+      if (name !== 'pending' && slot.previous !== noOffset) {
+        violations.push(`${name} slot ${offset} has a previous link ${slot.previous}; only pending slots have one`);
       }
       members.push(slot);
       previous = offset;
