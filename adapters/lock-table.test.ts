@@ -39,6 +39,8 @@ describe('LockTable (SMB byte-range lock semantics)', () => {
     expect(table.tryLock(4, 2 ** 40, 1, 'exclusive')).toBe('granted');
     expect(table.tryLock(4, 2 ** 64 - 4096, 8192, 'exclusive')).toBe('invalid');
     expect(table.tryLock(4, -1, 2, 'exclusive')).toBe('invalid');
+    // Past 2^53 numbers are not exact: 2^60 + 1 === 2^60, so such ranges are refused.
+    expect(table.tryLock(5, 2 ** 60, 1, 'exclusive')).toBe('invalid');
   });
 
   it('stacks a shared lock on an own exclusive one (two unlocks), never two exclusive ones', () => {

@@ -7,7 +7,8 @@
  * - Exclusive: other opens may not read, write or lock the range. Shared: others may read and take
  *   shared locks; nobody writes the range, the holder included.
  * - Ranges are inclusive (last byte = offset + length - 1); zero-length ranges never conflict;
- *   locking past the end of file is legal; offset + length beyond 2^64 is invalid.
+ *   locking past the end of file is legal; offset + length beyond 2^64 is invalid (and here,
+ *   beyond 2^53, where numbers stop being exact).
  * - Stacking: an open may add a shared lock on its own exclusive lock (two unlocks then needed) but
  *   may not stack an exclusive lock on any lock it holds on an overlapping range.
  * - Unlock must name exactly the offset and length of a lock the open holds; when a shared and an
@@ -38,10 +39,15 @@ export interface LockWaiter<Token> extends HeldLock {
 
 export type LockAttempt = 'granted' | 'conflict' | 'invalid';
 
+/**
+ * SMB allows any range within 64 bits; JavaScript numbers are exact only below 2^53, so ranges
+ * reaching past that are refused as invalid here (nothing in nasq locks anywhere near it).
+ */
 export function isValidRange(offset: number, length: number): boolean {
   return (
-    Number.isInteger(offset) &&
-    Number.isInteger(length) &&
+    Number.isSafeInteger(offset) &&
+    Number.isSafeInteger(length) &&
+    Number.isSafeInteger(offset + length) &&
     offset >= 0 &&
     length >= 0 &&
     BigInt(offset) + BigInt(length) <= maximumEndExclusive
