@@ -98,6 +98,9 @@ export class Scheduler {
   private runWallStartMs = 0;
   private failure: unknown = undefined;
   private readonly onHostTurnBound = (): void => this.onHostTurn();
+  private readonly pumpBound = (): void => {
+    if (this.state === State.pumping) this.pump();
+  };
 
   constructor(options: SchedulerOptions) {
     const tieBreak = options.tieBreak ?? 'seeded';
@@ -212,13 +215,19 @@ export class Scheduler {
     return true;
   }
 
-  /** `client` made its next port call (its events are scheduled) or settled: pump on. */
+  /**
+   * `client` made its next port call (its events are scheduled) or settled: pump on, one microtask
+   * later. Deferring by a microtask (never a macrotask) lets the port call return to the client
+   * and the client reach its `await` before anything else happens: its synchronous remainder
+   * still sees the call's virtual time, and a second call it makes meanwhile (an unawaited call,
+   * a Promise.all) is caught as a breach of the one-call-at-a-time rule.
+   */
   endClientTurn(client: SchedulableClient): void {
     assert(this.running === client, () => `endClientTurn(${client.name}): it is not running`);
     assert(this.state === State.awaitingClient, 'endClientTurn: not awaiting a client');
     this.running = null;
     this.state = State.pumping;
-    this.pump();
+    queueMicrotask(this.pumpBound);
   }
 
   /** Fails the run with `error` (first failure wins). */
