@@ -228,6 +228,8 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
   private readonly cancelEvent: SimEvent;
   private readonly startEvent: SimEvent;
   private readonly statCache = new Map<string, CachedStat>();
+  /** Earlier sessions of this incarnation (dropped; their durable opens may linger). */
+  readonly retiredSessions: ServerSession[] = [];
 
   constructor(environment: ClientEnvironment, client: VirtualClient, main: ClientMain) {
     this.environment = environment;
@@ -277,6 +279,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     if (!this.session.active) {
       // The previous session dropped: reconnect first (and reclaim durable handles at arrival).
       const previous = this.session;
+      this.retiredSessions.push(previous);
       this.session = environment.server.connect(this.client.name, this.client.index);
       this.session.listener = this;
       call.reconnectFrom = previous;
@@ -522,6 +525,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
       // A lock or unlock on a durable handle: the client reconnects and replays it with the same
       // lock sequence number; the server answers a replay of an applied request without
       // applying it twice (MS-SMB2 3.3.5.14). The client's bound keeps running.
+      this.retiredSessions.push(session);
       this.session = environment.server.connect(this.client.name, this.client.index);
       this.session.listener = this;
       this.statCache.clear();

@@ -382,6 +382,10 @@ export class SimServer implements EventHandler {
    * and waiting requests vanish. The session's listener is told.
    */
   dropSession(session: ServerSession): void {
+    this.dropSessionKeeping(session, true);
+  }
+
+  private dropSessionKeeping(session: ServerSession, keepDurable: boolean): void {
     if (!session.active) return;
     session.active = false;
     this.sessions.delete(session.id);
@@ -395,13 +399,22 @@ export class SimServer implements EventHandler {
     }
     session.watches.clear();
     for (const open of [...session.opens]) {
-      if (open.durable) {
+      if (open.durable && keepDurable) {
         this.disconnectOpen(open);
       } else {
         this.closeOpen(open, Status.userSessionDeleted);
       }
     }
     session.listener?.sessionDropped(session);
+  }
+
+  /**
+   * Ends a session as a client process that exits does: every open closes, durable or not, also
+   * the durable opens left disconnected by an earlier drop of this session.
+   */
+  endSession(session: ServerSession): void {
+    this.dropSessionKeeping(session, false);
+    for (const open of [...session.opens]) this.closeOpen(open, Status.userSessionDeleted);
   }
 
   /**

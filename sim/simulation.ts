@@ -400,8 +400,9 @@ export class Simulation implements ClientEnvironment, EventHandler {
     else client.result = outcome;
     this.liveClients -= 1;
     assert(this.liveClients >= 0, 'clientSettled: live clients below zero');
-    // The client's session ends with it (its opens close, as a process exit closes its files).
-    this.server.dropSession(runtime.session);
+    // The client's sessions end with it: a process that exits closes its files, durable or not.
+    for (const retired of runtime.retiredSessions) this.server.endSession(retired);
+    this.server.endSession(runtime.session);
     if (failed && this.clientErrors === 'fail-run') {
       const message = outcome instanceof Error ? outcome.message : String(outcome);
       this.scheduler.fail(new Error(`client "${client.name}" failed: ${message}`, { cause: outcome }));
