@@ -91,6 +91,8 @@ export interface ClientEnvironment {
   readonly reconnectMs: number;
   /** How long after its session dropped a client's call in flight fails, ms. */
   readonly sessionLossNoticeMs: number;
+  /** Resolution of the clients' `clock.now()`, ms (1, as Date.now(); 0 for exact virtual time). */
+  readonly clockResolutionMs: number;
   countCall(isFileSystem: boolean): void;
   clientSettled(runtime: ClientRuntime, failed: boolean, outcome: unknown): void;
 }
@@ -123,9 +125,14 @@ export class VirtualClient {
     this.clockOffsetMs = clockOffsetMs;
   }
 
-  /** The client's clock now (server epoch + virtual time + its offset). */
+  /**
+   * The client's clock now (server epoch + virtual time + its offset), floored to the clock's
+   * resolution (whole milliseconds by default, as Date.now()).
+   */
   clockNowMs(environment: ClientEnvironment): number {
-    return environment.epochMs + this.clockOffsetMs + environment.scheduler.nowMs;
+    const exact = environment.epochMs + this.clockOffsetMs + environment.scheduler.nowMs;
+    const resolution = environment.clockResolutionMs;
+    return resolution === 0 ? exact : Math.floor(exact / resolution) * resolution;
   }
 }
 

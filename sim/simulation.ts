@@ -57,6 +57,11 @@ export interface SimulationOptions {
   readonly reconnectMs?: number;
   /** Delay before the call in flight when a session drops fails with SHARE_UNAVAILABLE, ms. Default 0. */
   readonly sessionLossNoticeMs?: number;
+  /**
+   * Resolution of the clients' `clock.now()`, ms. Default 1: whole milliseconds, as Date.now()
+   * (the engine relies on it). 0 gives the exact virtual time (sub-millisecond tests).
+   */
+  readonly clockResolutionMs?: number;
 }
 
 const knownOptions = new Set([
@@ -72,6 +77,7 @@ const knownOptions = new Set([
   'localOperationMs',
   'reconnectMs',
   'sessionLossNoticeMs',
+  'clockResolutionMs',
 ]);
 
 export interface RunOptions {
@@ -150,6 +156,7 @@ export class Simulation implements ClientEnvironment, EventHandler {
   readonly localOperationMs: number;
   readonly reconnectMs: number;
   readonly sessionLossNoticeMs: number;
+  readonly clockResolutionMs: number;
   private readonly defaultActimeoMs: number;
   private readonly clientErrors: 'fail-run' | 'record';
   private readonly clientList: VirtualClient[] = [];
@@ -196,6 +203,7 @@ export class Simulation implements ClientEnvironment, EventHandler {
     this.localOperationMs = nonNegativeMs('localOperationMs', options.localOperationMs, 0.001);
     this.reconnectMs = nonNegativeMs('reconnectMs', options.reconnectMs, 1);
     this.sessionLossNoticeMs = nonNegativeMs('sessionLossNoticeMs', options.sessionLossNoticeMs, 0);
+    this.clockResolutionMs = nonNegativeMs('clockResolutionMs', options.clockResolutionMs, 1);
     const clientErrors = options.clientErrors ?? 'fail-run';
     if (clientErrors !== 'fail-run' && clientErrors !== 'record') {
       throw new TypeError(`clientErrors: expected 'fail-run' or 'record', got ${describeValue(clientErrors)}`);

@@ -12,10 +12,12 @@ import { Simulation, type SimulationOptions } from '../simulation.js';
 /** One-way latency of test simulations: a round trip is 0.2 ms plus the service time. */
 export const oneWayMs = 0.1;
 
+/** A simulation with fixed latencies and an exact client clock (sub-millisecond assertions). */
 export function testSimulation(overrides: Partial<SimulationOptions> = {}): Simulation {
   return new Simulation({
     seed: 1,
     latency: { oneWayMs, jitterMs: 0, serviceMs: {} },
+    clockResolutionMs: 0,
     ...overrides,
   });
 }
