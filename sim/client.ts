@@ -766,8 +766,9 @@ export class SimFileSystem implements FileSystem {
     }
     call.position = position;
     call.length = data.length;
-    // The server keeps its own copy; the caller may reuse its buffer after the call returns.
-    call.data = data.slice();
+    // No copy: as with Node's fs, the buffer must not change until the call settles (the server
+    // copies the bytes into the file when the request arrives).
+    call.data = data;
     runtime.invalidateCache(call.path);
     return runtime.send(call) as Promise<void>;
   }
@@ -868,7 +869,7 @@ export class SimFileSystem implements FileSystem {
       call.value = invalidArgument(`writeFile: data must be a Uint8Array, got ${typeof data}`);
       return this.fail(call);
     }
-    call.data = data.slice();
+    call.data = data;
     call.length = data.length;
     if (options.exclusive === true) call.flags |= CallFlag.exclusive;
     if (options.sync === true) call.flags |= CallFlag.sync;
