@@ -1,0 +1,234 @@
+/**
+ * Child process of the real-disk tests (engine/real-disk.test.ts): one queue client on
+ * NodeFileSystem and SystemClock, driven by a JSON plan given as the only argument, reporting
+ * its history as JSON lines on stdout:
+ *
+ *   {"event":"sent","messages":[[id, body], ...]}      a send or sendBatch returned
+ *   {"event":"received","messages":[[id, body, deliveryCount], ...]}
+ *   {"event":"acked","messages":[[id, body], ...]}     an ack or ackBatch returned 'acked'
+ *   {"event":"stopped","point":"after-lock"}           the process stopped, waiting to be killed
+ *   {"event":"done","counters":{...}}
+ *   {"event":"error","message":"..."}                  then exit code 1
+ *
+ * Run as `node --import tsx engine/test-support/disk-worker.ts '<plan JSON>'`.
+ */
+
+import { existsSync, writeFileSync } from 'node:fs';
+import * as nodePath from 'node:path';
+import seedrandom from 'seedrandom';
+import { NodeFileSystem } from '../../adapters/node-file-system.js';
+import { SystemClock } from '../../adapters/system-clock.js';
+import { isNasqError } from '../errors.js';
+import type { FileSystem } from '../ports.js';
+import { QueueClient, type Delivery, type Receipt } from '../queue.js';
+import { pausingFileSystem, type StopPoint } from './pausing-file-system.js';
+
+/** Many clients sending and receiving at random until every worker's messages are acked. */
+export interface MixedPlan {
+  readonly mode: 'mixed';
+  readonly root: string;
+  readonly directory: string;
+  readonly worker: number;
+  readonly workers: number;
+  /** Messages this worker sends. */
+  readonly messages: number;
+  readonly seed: number;
+  readonly leaseMs: number;
+  /** Where each worker leaves `done-N` once all its sends returned. */
+  readonly doneDirectory: string;
+  /** Give up (exit 1) after this long. */
+  readonly deadlineMs: number;
+  /** 'no-lock': lock and unlock do nothing (shows that the test catches a missing lock). */
+  readonly plantedBug?: 'no-lock';
+}
+
+/**
+ * One client that does a little work, then stops at a point of a lock cycle and waits for SIGKILL.
+ * - 'hold-lock': receives `count`, then stops holding the header lock in its ack's cycle.
+ * - 'torn-header': receives `count`, then its ack's commit lands a torn header copy.
+ * - 'slot-area': journal soft limit 1; sends `count` (at least 2), then receives one: stops after
+ *   the journal flush to the slot area, before the header write that commits the receive.
+ * - 'mid-send': sends `count` (returned), then one more whose body is written but never linked.
+ * - 'between-receive-and-ack': receives `count` and stops, holding their leases.
+ * - 'mid-ack': receives `count`; its ackBatch deletes the first body under the lock and stops.
+ */
+export interface VictimPlan {
+  readonly mode: 'victim';
+  readonly root: string;
+  readonly directory: string;
+  readonly scenario: 'hold-lock' | 'torn-header' | 'slot-area' | 'mid-send' | 'between-receive-and-ack' | 'mid-ack';
+  readonly count: number;
+  readonly leaseMs: number;
+}
+
+export type WorkerPlan = MixedPlan | VictimPlan;
+
+const decoder = new TextDecoder();
+
+function report(line: Record<string, unknown>): void {
+  writeFileSync(1, `${JSON.stringify(line)}\n`);
+}
+
+function pairs(deliveries: readonly Delivery[]): Array<[string, string, number]> {
+  return deliveries.map((delivery) => [delivery.id, decoder.decode(delivery.body), delivery.deliveryCount]);
+}
+
+/** A planted bug: a file system whose lock and unlock do nothing. */
+function withoutLocks(inner: FileSystem): FileSystem {
+  return new Proxy(inner, {
+    get(target, property, receiver) {
+      if (property === 'lock' || property === 'unlock') return async () => undefined;
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+async function runMixed(plan: MixedPlan): Promise<void> {
+  const real = new NodeFileSystem(plan.root);
+  const ports = { fs: plan.plantedBug === 'no-lock' ? withoutLocks(real) : real, clock: new SystemClock() };
+  const client = await QueueClient.open(ports, plan.directory, { leaseMs: plan.leaseMs, lockWaitMs: 30_000, pollIntervalMs: 200 });
+  const random = seedrandom(String(plan.seed));
+  const integer = (minimum: number, maximum: number): number => minimum + Math.floor(random() * (maximum - minimum + 1));
+  const deadline = Date.now() + plan.deadlineMs;
+  let nextBody = 0;
+  let announced = false;
+  const doneFile = (worker: number): string => nodePath.join(plan.doneDirectory, `done-${worker}`);
+
+  const acknowledge = async (deliveries: readonly Delivery[]): Promise<void> => {
+    if (deliveries.length === 0) return;
+    if (deliveries.length === 1 && random() < 0.5) {
+      await client.ack(deliveries[0]!.receipt);
+      report({ event: 'acked', messages: [[deliveries[0]!.id, decoder.decode(deliveries[0]!.body)]] });
+      return;
+    }
+    const outcomes = await client.ackBatch(deliveries.map((delivery) => delivery.receipt));
+    // Leases are long (nobody dies here): a lost lease would be a bug, and the parent sees it.
+    report({
+      event: 'acked',
+      messages: deliveries.filter((_, index) => outcomes[index] === 'acked').map((delivery) => [delivery.id, decoder.decode(delivery.body)]),
+    });
+  };
+
+  // Bounded by the deadline: every round sends, receives or waits for a message.
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`worker ${plan.worker}: deadline passed with ${plan.messages - nextBody} messages unsent`);
+    const unsent = plan.messages - nextBody;
+    if (unsent > 0 && random() < 0.5) {
+      const size = Math.min(unsent, random() < 0.5 ? 1 : integer(2, 8));
+      const bodies = Array.from({ length: size }, (_, index) => `w${plan.worker}-m${nextBody + index}`);
+      let ids: string[];
+      try {
+        ids = size === 1 && random() < 0.5 ? [await client.send(bodies[0]!)] : await client.sendBatch(bodies.map((body) => ({ body })));
+      } catch (error) {
+        if (!isNasqError(error, 'QUEUE_FULL')) throw error;
+        ids = (error.details.sent as string[] | undefined) ?? [];
+      }
+      report({ event: 'sent', messages: ids.map((id, index) => [id, bodies[index]]) });
+      nextBody += ids.length;
+      continue;
+    }
+    if (!announced && nextBody === plan.messages) {
+      writeFileSync(doneFile(plan.worker), '');
+      announced = true;
+    }
+    const choice = random();
+    let deliveries: Delivery[];
+    if (choice < 0.4) {
+      const delivery = await client.receive({ waitMs: integer(0, 50) });
+      deliveries = delivery === null ? [] : [delivery];
+    } else {
+      deliveries = await client.receiveBatch(integer(2, 8), { waitMs: integer(0, 50) });
+    }
+    if (deliveries.length > 0) report({ event: 'received', messages: pairs(deliveries) });
+    // Now and then give one back (it must still be acked exactly once, by someone).
+    if (deliveries.length > 0 && random() < 0.1) {
+      await client.release(deliveries.pop()!.receipt);
+    }
+    await acknowledge(deliveries);
+    if (announced && deliveries.length === 0) {
+      const everyoneDone = Array.from({ length: plan.workers }, (_, worker) => existsSync(doneFile(worker))).every(Boolean);
+      if (everyoneDone) {
+        // Every send returned: an empty queue with nothing pending means every message is acked.
+        const stat = await client.stat();
+        if (stat.unreadCount === 0 && stat.pendingCount === 0) break;
+      }
+    }
+  }
+  report({ event: 'done', counters: client.counters });
+  await client.close();
+}
+
+async function runVictim(plan: VictimPlan): Promise<never> {
+  const pausing = pausingFileSystem(new NodeFileSystem(plan.root), (point: StopPoint) => report({ event: 'stopped', point }));
+  const ports = { fs: pausing.fs, clock: new SystemClock() };
+  const journalSoftLimit = plan.scenario === 'slot-area' ? 1 : 8;
+  const client = await QueueClient.open(ports, plan.directory, { leaseMs: plan.leaseMs, journalSoftLimit, lockWaitMs: 30_000 });
+  const receive = async (): Promise<Receipt[]> => {
+    const deliveries = await client.receiveBatch(plan.count);
+    report({ event: 'received', messages: pairs(deliveries) });
+    return deliveries.map((delivery) => delivery.receipt);
+  };
+  const send = async (label: string, count: number): Promise<void> => {
+    const bodies = Array.from({ length: count }, (_, index) => `victim-${label}-${index}`);
+    const ids = await client.sendBatch(bodies.map((body) => ({ body })));
+    report({ event: 'sent', messages: ids.map((id, index) => [id, bodies[index]]) });
+  };
+  switch (plan.scenario) {
+    case 'hold-lock': {
+      const receipts = await receive();
+      pausing.arm('after-lock');
+      await client.ackBatch(receipts);
+      break;
+    }
+    case 'torn-header': {
+      const receipts = await receive();
+      pausing.arm('torn-header-write');
+      await client.ackBatch(receipts);
+      break;
+    }
+    case 'slot-area': {
+      // The send's images stay in the journal; taking one of them changes one slot, so the
+      // commit of the receive flushes the other images to the slot area first.
+      await send('flush', plan.count);
+      pausing.arm('after-slot-area-write');
+      await client.receiveBatch(1);
+      break;
+    }
+    case 'mid-send': {
+      await send('returned', plan.count);
+      pausing.arm('before-lock');
+      await send('interrupted', 1);
+      break;
+    }
+    case 'between-receive-and-ack': {
+      await receive();
+      report({ event: 'stopped', point: 'between-receive-and-ack' });
+      setInterval(() => undefined, 60_000);
+      await new Promise<never>(() => undefined);
+      break;
+    }
+    case 'mid-ack': {
+      const receipts = await receive();
+      pausing.arm('after-body-unlink');
+      await client.ackBatch(receipts);
+      break;
+    }
+  }
+  throw new Error(`victim ${plan.scenario}: finished without reaching its stop point`);
+}
+
+async function main(): Promise<void> {
+  const plan = JSON.parse(process.argv[2] ?? '{}') as WorkerPlan;
+  if (plan.mode === 'mixed') await runMixed(plan);
+  else if (plan.mode === 'victim') await runVictim(plan);
+  else throw new Error(`disk-worker: unknown plan ${process.argv[2]}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    report({ event: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    process.exit(1);
+  },
+);
