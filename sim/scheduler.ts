@@ -73,6 +73,8 @@ type State = (typeof State)[keyof typeof State];
 
 const sequenceBits = 2 ** 21;
 
+const settled: Promise<void> = Promise.resolve();
+
 export class Scheduler {
   /** Virtual time, in milliseconds since the start of the run. */
   nowMs = 0;
@@ -227,7 +229,9 @@ export class Scheduler {
     assert(this.state === State.awaitingClient, 'endClientTurn: not awaiting a client');
     this.running = null;
     this.state = State.pumping;
-    queueMicrotask(this.pumpBound);
+    // A reaction on a settled promise: a native microtask, about 3x cheaper than queueMicrotask
+    // (which Node wraps in JavaScript for async hooks).
+    settled.then(this.pumpBound);
   }
 
   /** Fails the run with `error` (first failure wins). */
