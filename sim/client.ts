@@ -402,9 +402,15 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     const environment = this.environment;
     const server = environment.server;
     if (call.reconnectFrom !== null) {
-      const previous = call.reconnectFrom as ServerSession;
+      // The first request of a new session: reclaim the durable opens still waiting in any
+      // earlier session of this incarnation (a second drop may have come before the first reclaim).
       call.reconnectFrom = null;
-      if ((call.session as ServerSession).active) server.reclaimDurable(previous, call.session as ServerSession);
+      const session = call.session as ServerSession;
+      if (session.active) {
+        for (const retired of this.retiredSessions) {
+          if (retired.opens.size > 0) server.reclaimDurable(retired, session);
+        }
+      }
     }
     const status = server.execute(call);
     environment.trace.record(

@@ -160,7 +160,7 @@ export class Call {
   flags = 0;
   atimeMs = 0;
   mtimeMs = 0;
-  /** Set on the first call after a dropped session: the old session, whose durable opens to reclaim. */
+  /** Set on the first call after a dropped session (the old session): reclaim durable opens at arrival. */
   reconnectFrom: unknown = null;
   /**
    * Lock sequence number of a lock or unlock on a durable handle (MS-SMB2 3.3.5.14), 0 for none:

@@ -285,3 +285,22 @@ describe('crashes and restarts of virtual clients', () => {
     expect(text(simulation.server.contents('kernel'))).toBe('a');
   });
 });
+
+describe('section 2: repeated drops', () => {
+  it('a durable handle survives two drops in a row, the second before the first reclaim arrived', async () => {
+    const simulation = testSimulation();
+    simulation.addClient('holder', async ({ fs, clock }) => {
+      const handle = await fs.open('kernel', { create: true, durable: true });
+      await fs.lock(handle, header);
+      await at(clock, 10);
+      // Reconnects at 10 ms (its reclaim reaches the server at 11.1 ms), dropped again at 10.5 ms.
+      await expectCode(fs.write(handle, 0, bytes('x')), 'SHARE_UNAVAILABLE');
+      await fs.write(handle, 0, bytes('y'));
+      await fs.unlock(handle, header);
+    });
+    simulation.at(5, (sim) => sim.dropSession('holder'));
+    simulation.at(10.5, (sim) => sim.dropSession('holder'));
+    await simulation.run();
+    expect(text(simulation.server.contents('kernel'))).toBe('y');
+  });
+});
