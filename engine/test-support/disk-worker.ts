@@ -4,7 +4,7 @@
  * its history as JSON lines on stdout:
  *
  *   {"event":"sent","messages":[[id, body], ...]}      a send or sendBatch returned
- *   {"event":"received","messages":[[id, body, deliveryCount], ...]}
+ *   {"event":"received","messages":[[id, body, deliveryCount, leaseExpiry], ...]}
  *   {"event":"acked","messages":[[id, body], ...]}     an ack or ackBatch returned 'acked'
  *   {"event":"stopped","point":"after-lock"}           the process stopped, waiting to be killed
  *   {"event":"done","counters":{...}}
@@ -69,8 +69,8 @@ function report(line: Record<string, unknown>): void {
   writeFileSync(1, `${JSON.stringify(line)}\n`);
 }
 
-function pairs(deliveries: readonly Delivery[]): Array<[string, string, number]> {
-  return deliveries.map((delivery) => [delivery.id, decoder.decode(delivery.body), delivery.deliveryCount]);
+function pairs(deliveries: readonly Delivery[]): Array<[string, string, number, number]> {
+  return deliveries.map((delivery) => [delivery.id, decoder.decode(delivery.body), delivery.deliveryCount, delivery.receipt.leaseExpiry]);
 }
 
 /** A planted bug: a file system whose lock and unlock do nothing. */
