@@ -12,6 +12,7 @@ import { UsageError } from './durations.js';
 import { processOutput } from './output.js';
 import { queueCommands } from './queue-commands.js';
 import { demoCommand, runDemo } from './demo-command.js';
+import { checkCommand, replayCommand, runCheck, runCommand, runReplay, runRun, runScenarios, scenariosCommand } from './check-commands.js';
 
 export const exitCodes = { ok: 0, violation: 1, usage: 2, liveness: 3 } as const;
 
@@ -20,6 +21,14 @@ export async function main(argv: string[]): Promise<void> {
   const parser = yargs(argv)
     .scriptName('nasq')
     .usage('$0 <command> [options]')
+    .command('check', 'the CI gate: run scenarios in the simulator and check every property (exit 0 ok, 1 correctness, 3 liveness, 2 usage)', checkCommand, (args) =>
+      runCheck(args as unknown as Parameters<typeof runCheck>[0], output),
+    )
+    .command('run <scenario>', 'run one seed of a scenario verbosely', runCommand, (args) => runRun(args as unknown as Parameters<typeof runRun>[0], output))
+    .command('replay <file>', 'reproduce a failure from its failure file', replayCommand, (args) =>
+      runReplay(args as unknown as Parameters<typeof runReplay>[0], output),
+    )
+    .command('scenarios', 'list the built-in scenarios', scenariosCommand, (args) => runScenarios(args as unknown as { json: boolean }, output))
     .command('demo', 'run a queue on an in-memory file system with a few clients', (command) => demoCommand(command, output), (args) =>
       runDemo(args as unknown as { messages: number; clients: number; json: boolean }, output),
     )

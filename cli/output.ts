@@ -9,6 +9,11 @@ export interface Output {
 }
 
 export function processOutput(): Output {
+  // A reader that goes away (nasq check | head) is not an error of ours.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   return {
     result(json, value, text) {
       if (json) process.stdout.write(`${JSON.stringify(value)}\n`);

@@ -1,0 +1,212 @@
+/**
+ * `nasq check`, `nasq run`, `nasq replay`, `nasq scenarios`: the simulator-backed commands.
+ */
+
+import { randomInt } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Argv } from 'yargs';
+import { checkerDescriptions, checkerNames } from '../properties/checkers.js';
+import { check, replay, type CheckReport, type FailureRecord } from '../properties/check.js';
+import { nominalConfig } from '../properties/config.js';
+import { formatOperation } from '../properties/history.js';
+import { runScenario, type RunOutcome } from '../properties/run.js';
+import { builtinScenarioList, resolveScenarios } from '../scenarios/index.js';
+import { ScenarioError } from '../scenarios/schema.js';
+import { latencyProfileNames } from '../sim/profiles.js';
+import { UsageError, parseDuration, parsePositiveInteger } from './durations.js';
+import type { Output } from './output.js';
+
+const exitCodeOf = (outcome: RunOutcome): number => (outcome.failedKind === 'correctness' ? 1 : outcome.failedKind === 'liveness' ? 3 : 0);
+
+function parseSeed(value: unknown, what: string): number {
+  const seed = Number(value);
+  if (!Number.isSafeInteger(seed)) throw new UsageError(`${what}: expected an integer seed, got ${JSON.stringify(value)}`);
+  return seed;
+}
+
+async function scenariosOrUsage(argument: string) {
+  try {
+    return await resolveScenarios(argument);
+  } catch (error) {
+    if (error instanceof ScenarioError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+export function checkCommand(yargs: Argv): Argv {
+  return yargs
+    .option('scenario', { type: 'string', default: 'all', describe: 'a scenario name, a comma-separated list, "all", or a scenario file' })
+    .option('seeds', { type: 'number', default: 20, describe: 'runs per scenario' })
+    .option('seed', { type: 'string', describe: 'fast-check seed (default: random, printed)' })
+    .option('path', { type: 'string', describe: 'replay one fast-check counterexample path (with --seed)' })
+    .option('time-budget', { type: 'string', describe: 'stop starting new runs after this long, e.g. 60s' })
+    .option('no-shrink', { type: 'boolean', default: false, describe: 'report the first failure as found' })
+    .option('failures', { type: 'string', default: '.nasq/failures', describe: 'directory for failure files' })
+    .option('json', { type: 'boolean', default: false });
+}
+
+export async function runCheck(
+  argv: { scenario: string; seeds: number; seed?: string; path?: string; 'time-budget'?: string; 'no-shrink': boolean; failures: string; json: boolean },
+  output: Output,
+): Promise<void> {
+  const seeds = parsePositiveInteger(argv.seeds, '--seeds', 1_000_000);
+  const seed = argv.seed === undefined ? randomInt(0, 2 ** 31 - 1) : parseSeed(argv.seed, '--seed');
+  if (argv.path !== undefined && argv.seed === undefined) throw new UsageError('--path replays a counterexample of one seed: give --seed too');
+  if (argv.path !== undefined && !/^\d+(:\d+)*$/.test(argv.path)) throw new UsageError(`--path: expected numbers separated by colons like 12:0:3, got ${JSON.stringify(argv.path)}`);
+  const timeBudgetMs = argv['time-budget'] === undefined ? undefined : parseDuration(argv['time-budget'], '--time-budget');
+  const scenarios = await scenariosOrUsage(argv.scenario);
+  if (argv.path !== undefined && scenarios.length !== 1) throw new UsageError('--path replays a counterexample of one scenario: name exactly one with --scenario');
+  if (!argv.json) output.line(`nasq check: ${scenarios.length} scenario(s) x ${seeds} seeds, seed ${seed}`);
+  const report = await check(
+    {
+      scenarios,
+      seeds,
+      seed,
+      ...(argv.path === undefined ? {} : { path: argv.path }),
+      ...(timeBudgetMs === undefined ? {} : { timeBudgetMs }),
+      shrink: !argv['no-shrink'],
+      failureDirectory: argv.failures,
+      onProgress: argv.json
+        ? undefined
+        : (event) => {
+            if (event.type !== 'scenario') return;
+            const result = event.result;
+            const status = result.failures > 0 ? `FAILED (${result.failure!.failedKind})` : result.unknown > 0 ? `ok (${result.unknown} unknown)` : 'ok';
+            output.line(
+              `  ${result.name.padEnd(22)} ${String(result.seeds).padStart(5)} runs  ${(result.wallMs / 1000).toFixed(1).padStart(6)} s  ${status}${result.interrupted ? ' (time budget reached)' : ''}`,
+            );
+            if (result.failure !== undefined) printFailure(result.failure, output);
+          },
+    },
+    () => performance.now(),
+  );
+  if (argv.json) output.result(true, reportJson(report), '');
+  else output.line(`${report.failures === 0 ? 'all properties hold' : `${report.failures} scenario(s) failed`}: ${report.seeds} runs, ${report.fsOps} simulated file operations, ${(report.wallMs / 1000).toFixed(1)} s`);
+  output.exitCode(report.exitCode);
+}
+
+function reportJson(report: CheckReport): unknown {
+  return {
+    seeds: report.seeds,
+    failures: report.failures,
+    wallMs: Math.round(report.wallMs),
+    fsOps: report.fsOps,
+    seed: report.seed,
+    exitCode: report.exitCode,
+    scenarios: report.scenarios.map((result) => ({
+      name: result.name,
+      source: result.source,
+      seeds: result.seeds,
+      failures: result.failures,
+      unknown: result.unknown,
+      interrupted: result.interrupted,
+      wallMs: Math.round(result.wallMs),
+      fsOps: result.fsOps,
+      replay: result.replay,
+      failure:
+        result.failure === undefined
+          ? undefined
+          : {
+              kind: result.failure.failedKind,
+              file: result.failure.file,
+              violations: result.failure.results.filter((check) => check.validity === 'invalid').map((check) => ({ checker: check.checker, explanation: check.explanation })),
+              shrunk: describeShrunk(result.failure),
+            },
+    })),
+  };
+}
+
+function describeShrunk(failure: FailureRecord): string {
+  const { config, summary } = failure;
+  return `${config.senders} senders, ${config.receivers} receivers, ${config.messages} messages, ${failure.operations.length} operations named, ${config.faults.length} faults (${config.faults.map((fault) => fault.kind).join(', ') || 'none'}), after ${failure.shrinkSteps} shrink runs; ${summary.sendsOk} sent, ${summary.acksOk} acked`;
+}
+
+function printFailure(failure: FailureRecord, output: Output): void {
+  for (const result of failure.results.filter((check) => check.validity === 'invalid')) output.line(`    ${result.checker}: ${result.explanation}`);
+  output.line(`    smallest failing run: ${describeShrunk(failure)}`);
+  output.line(`    failure file: ${failure.file}`);
+  output.line(`    replay: ${failure.replay[0]}`);
+}
+
+export function runCommand(yargs: Argv): Argv {
+  return yargs
+    .positional('scenario', { type: 'string', demandOption: true, describe: 'scenario name or file' })
+    .option('seed', { type: 'string', default: '1', describe: 'simulation seed' })
+    .option('trace', { type: 'string', describe: 'write the whole trace to this file' })
+    .option('history', { type: 'boolean', default: false, describe: 'print every operation' })
+    .option('json', { type: 'boolean', default: false });
+}
+
+export async function runRun(argv: { scenario: string; seed: string; trace?: string; history: boolean; json: boolean }, output: Output): Promise<void> {
+  const seed = parseSeed(argv.seed, '--seed');
+  const scenarios = await scenariosOrUsage(argv.scenario);
+  if (scenarios.length !== 1) throw new UsageError(`run takes one scenario, got ${scenarios.length}`);
+  const config = nominalConfig(scenarios[0]!.scenario, seed);
+  const lines: string[] = [];
+  const outcome = await runScenario(config, argv.trace === undefined ? {} : { trace: { sink: { write: (line) => lines.push(line) } } });
+  if (argv.trace !== undefined) await writeFile(argv.trace, `${lines.join('\n')}\n`);
+  printOutcome(outcome, argv, output);
+}
+
+function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boolean }, output: Output): void {
+  if (argv.json) {
+    output.result(true, { config: outcome.config, verdict: outcome.verdict, failedKind: outcome.failedKind, results: outcome.results, summary: outcome.summary, stats: outcome.stats }, '');
+  } else {
+    const { stats, summary } = outcome;
+    output.line(
+      `${outcome.config.scenario} seed ${outcome.config.simulationSeed}: ${outcome.verdict} in ${(stats.simulatedMs / 1000).toFixed(1)} simulated s (${Math.round(stats.wallMs)} ms wall), ${stats.fsOps} fs ops, trace hash ${stats.traceHash}`,
+    );
+    output.line(
+      `  ${summary.sendsOk} sent (+${summary.sendsInfo} unknown), ${summary.deliveries} deliveries (${summary.redeliveries} redeliveries), ${summary.acksOk} acked, ${summary.faultsInjected} faults, ${summary.commits} commits`,
+    );
+    for (const fault of outcome.nemesis.injected) output.line(`  fault: ${fault.timeMs.toFixed(3)} ms ${fault.phase} ${fault.kind} ${fault.target}`);
+    for (const result of outcome.results) output.line(`  ${result.validity.padEnd(7)} ${result.checker}: ${result.explanation}`);
+    if (argv.history) for (const operation of outcome.history.operations) output.line(`  ${formatOperation(operation)}`);
+  }
+  output.exitCode(exitCodeOf(outcome));
+}
+
+export function replayCommand(yargs: Argv): Argv {
+  return yargs
+    .positional('file', { type: 'string', demandOption: true, describe: 'a failure file written by nasq check' })
+    .option('history', { type: 'boolean', default: false })
+    .option('json', { type: 'boolean', default: false });
+}
+
+export async function runReplay(argv: { file: string; history: boolean; json: boolean }, output: Output): Promise<void> {
+  let record: FailureRecord;
+  try {
+    record = JSON.parse(await readFile(argv.file, 'utf8')) as FailureRecord;
+  } catch (error) {
+    throw new UsageError(`replay: cannot read failure file ${argv.file}: ${(error as Error).message}`);
+  }
+  if (record?.version !== 1 || typeof record.config !== 'object' || typeof record.traceHash !== 'string') {
+    throw new UsageError(`replay: ${argv.file} is not a nasq failure file (expected version 1 with config and traceHash)`);
+  }
+  const { outcome, sameHash } = await replay(record);
+  if (!argv.json) {
+    output.line(sameHash ? `replayed ${record.scenario}: same trace hash ${record.traceHash}` : `replayed ${record.scenario}: trace hash ${outcome.stats.traceHash} differs from the recorded ${record.traceHash} (the code changed?)`);
+  }
+  printOutcome(outcome, argv, output);
+}
+
+export function scenariosCommand(yargs: Argv): Argv {
+  return yargs.option('json', { type: 'boolean', default: false });
+}
+
+export function runScenarios(argv: { json: boolean }, output: Output): void {
+  const list = builtinScenarioList();
+  if (argv.json) {
+    output.result(
+      true,
+      {
+        scenarios: list.map((loaded) => ({ name: loaded.scenario.name, description: loaded.scenario.description })),
+        checkers: checkerNames.map((name) => ({ name, description: checkerDescriptions[name] })),
+        latencyProfiles: latencyProfileNames,
+      },
+      '',
+    );
+    return;
+  }
+  for (const loaded of list) output.line(`${loaded.scenario.name.padEnd(22)} ${loaded.scenario.description}`);
+}

@@ -1,0 +1,182 @@
+/**
+ * The scenario file format: what a run is made of (clients, workload, queue options, latency
+ * profile, nemesis, checkers), as data. A parameter is a fixed value, a range `{min, max}` or a
+ * list of choices; each seed draws concrete values (fast-check arbitraries, so failures shrink).
+ *
+ * Validated with zod: a bad file gets an error that names the field, what was expected and what
+ * was found.
+ */
+
+import { z } from 'zod';
+import { checkerNames } from '../properties/checkers.js';
+
+/** A number parameter: a value, a range (integers if both ends are), or choices. */
+export const numberParameter = z.union([
+  z.number().finite(),
+  z
+    .object({ min: z.number().finite(), max: z.number().finite() })
+    .strict()
+    .refine((range) => range.min <= range.max, { message: 'min must not be above max' }),
+  z.array(z.number().finite()).min(1),
+]);
+export type NumberParameter = z.infer<typeof numberParameter>;
+
+export const booleanParameter = z.union([z.boolean(), z.array(z.boolean()).min(1)]);
+export type BooleanParameter = z.infer<typeof booleanParameter>;
+
+export const faultKinds = [
+  // clients
+  'crash',
+  'pause',
+  'partition',
+  'session-drop',
+  'clock-skew',
+  'clock-jump',
+  'lose-notify',
+  'delay-notify',
+  'oplock-delay',
+  // the NAS
+  'failover',
+  'disk-failure',
+  'disk-slow',
+  'power-cut',
+] as const;
+export type FaultKind = (typeof faultKinds)[number];
+
+export const faultTargets = ['any-client', 'any-sender', 'any-receiver', 'all-clients', 'server'] as const;
+
+export const faultSchema = z
+  .object({
+    kind: z.enum(faultKinds),
+    /** When the fault starts, ms of virtual time from the start of the run. */
+    atMs: numberParameter,
+    /** How long it lasts before its heal, ms (0 = until the liveness phase heals everything). */
+    durationMs: numberParameter.default(0),
+    /** Who it hits: a client name, a kind of client, or the server. */
+    target: z.string().default('any-client'),
+    /** Kind-specific parameters (e.g. offsetMs for clock-skew, disk for disk-failure). */
+    parameters: z.record(z.string(), z.union([numberParameter, booleanParameter, z.string()])).default({}),
+  })
+  .strict();
+export type FaultSpecification = z.infer<typeof faultSchema>;
+
+export const swarmSchema = z
+  .object({
+    /** Fault kinds the swarm may draw from (default: all). */
+    kinds: z.array(z.enum(faultKinds)).min(1).optional(),
+    /** Most faults one run draws. */
+    maximumFaults: z.number().int().min(0).max(64).default(6),
+  })
+  .strict();
+
+export const latencyProfileSchema = z
+  .object({
+    name: z.string(),
+    /** Round trip of the network, ms (median). */
+    roundTripMs: z.number().nonnegative(),
+    /** Service time of a request at the server, ms (median). */
+    serviceMs: z.number().nonnegative(),
+    /** Extra time of a flush / write-through, ms (median). */
+    flushMs: z.number().nonnegative(),
+    /** Lognormal shape of the jitter (0 = none). */
+    jitterSigma: z.number().nonnegative().default(0.5),
+    /** Requests the server works on at once (more wait in line). */
+    serverWorkers: z.number().int().positive().default(16),
+  })
+  .passthrough();
+
+export const scenarioSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a name of lowercase letters, digits and dashes'),
+    description: z.string().min(1),
+    clients: z
+      .object({
+        senders: numberParameter,
+        receivers: numberParameter,
+      })
+      .strict(),
+    workload: z
+      .object({
+        /** Messages in all (split evenly among senders). */
+        messages: numberParameter,
+        batch: numberParameter.default(1),
+        receiveBatch: numberParameter.default(1),
+        sendIntervalMs: numberParameter.default(5),
+        delayedFraction: numberParameter.default(0),
+        maxDelayMs: numberParameter.default(0),
+        processMs: numberParameter.default(1),
+        releaseFraction: numberParameter.default(0),
+        waitMs: numberParameter.default(2_000),
+      })
+      .strict(),
+    queue: z
+      .object({
+        slots: numberParameter.default(64),
+        leaseMs: numberParameter.default(5_000),
+        pollIntervalMs: numberParameter.default(500),
+        lockWaitMs: numberParameter.default(60_000),
+        maximumDeliveries: numberParameter.default(50),
+        journalSoftLimit: numberParameter.default(8),
+        durable: booleanParameter.default(false),
+        durableHandles: booleanParameter.default(false),
+      })
+      .strict()
+      .prefault({}),
+    /** A named profile (see `nasq scenarios --profiles`) or a profile of your own. */
+    latency: z.union([z.string(), latencyProfileSchema]).default('lan-nvram'),
+    nemesis: z
+      .object({
+        faults: z.array(faultSchema).default([]),
+        swarm: swarmSchema.optional(),
+      })
+      .strict()
+      .prefault({}),
+    checkers: z.array(z.enum(checkerNames)).min(1).default([...checkerNames]),
+    options: z
+      .object({
+        /** Faults heal and the liveness phase begins at this time, ms. */
+        faultPhaseMs: numberParameter.default(10_000),
+        /** After heal, the longest a ready message may wait while a receiver is idle, ms. */
+        livenessBoundMs: numberParameter.default(20_000),
+        /** The run ends at the latest this long after heal, ms. */
+        settleMs: numberParameter.default(120_000),
+        /** Largest clock difference between clients, ms (clock faults raise it). */
+        skewBoundMs: numberParameter.default(0),
+        /** Attribute cache lifetime of clients, ms (Linux cifs actimeo). */
+        actimeoMs: numberParameter.default(1_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Scenario = z.infer<typeof scenarioSchema>;
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+
+export class ScenarioError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScenarioError';
+  }
+}
+
+/** Validates a scenario, with errors that name the field, the expectation and the value found. */
+export function parseScenario(input: unknown, source: string): Scenario {
+  const result = scenarioSchema.safeParse(input);
+  if (result.success) return result.data;
+  const lines = result.error.issues.slice(0, 8).map((issue) => {
+    const path = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
+    const found = valueAt(input, issue.path);
+    return `  ${path}: ${issue.message}${found === undefined ? '' : ` (found ${JSON.stringify(found)?.slice(0, 80)})`}`;
+  });
+  throw new ScenarioError(`scenario ${source} is not valid:\n${lines.join('\n')}`);
+}
+
+function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
