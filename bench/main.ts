@@ -3,10 +3,11 @@
  * prints its figures, or one JSON object with all of them.
  */
 
+import { engineDiskSuite } from './engine-disk.js';
 import { engineMemorySuite } from './engine-memory.js';
 import type { Figures, Suite } from './harness.js';
 
-const suites: Suite[] = [engineMemorySuite];
+const suites: Suite[] = [engineMemorySuite, engineDiskSuite];
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(name);

@@ -1,0 +1,80 @@
+/**
+ * Engine throughput on real local disk: NodeFileSystem (fcntl locks) and SystemClock on a
+ * temporary directory under os.tmpdir(), one process, one client, send + receive + ack.
+ *
+ * - engine.disk.msgsPerSec: unbatched, not durable.
+ * - engine.disk.msgsPerSec.batch32: sendBatch, receiveBatch and ackBatch of 32, not durable.
+ * - engine.disk.msgsPerSec.durable: unbatched, durable (fsync of body, directory and kernel).
+ * - engine.disk.bodyFileFloorUs: what the body files alone cost per message, measured with
+ *   node:fs/promises directly (create a 256-byte file exclusively, read it, delete it), serially:
+ *   the floor of a design with one file per message body, for comparison.
+ */
+
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
+import { NodeFileSystem } from '../adapters/node-file-system.js';
+import { SystemClock } from '../adapters/system-clock.js';
+import { QueueClient, createQueue } from '../engine/queue.js';
+import { medianRate, round, type Figures, type Suite } from './harness.js';
+
+const body = new Uint8Array(256).fill(7);
+
+async function openQueue(root: string, name: string, durable: boolean): Promise<QueueClient> {
+  const ports = { fs: new NodeFileSystem(root), clock: new SystemClock() };
+  await createQueue(ports, name, { slots: 1024 });
+  return QueueClient.open(ports, name, { durable });
+}
+
+async function oneMessage(client: QueueClient): Promise<void> {
+  await client.send(body);
+  const delivery = await client.receive();
+  if (delivery === null) throw new Error('benchmark: the message did not arrive');
+  await client.ack(delivery.receipt);
+}
+
+async function batchOf(client: QueueClient, size: number): Promise<void> {
+  await client.sendBatch(Array.from({ length: size }, () => ({ body })));
+  const deliveries = await client.receiveBatch(size);
+  if (deliveries.length !== size) throw new Error(`benchmark: ${deliveries.length} of ${size} messages arrived`);
+  const outcomes = await client.ackBatch(deliveries.map((delivery) => delivery.receipt));
+  if (outcomes.some((outcome) => outcome !== 'acked')) throw new Error('benchmark: an ack lost its lease');
+}
+
+export const engineDiskSuite: Suite = {
+  name: 'engine.disk',
+  async run({ timeMs }): Promise<Figures> {
+    const root = await fs.mkdtemp(nodePath.join(os.tmpdir(), 'nasq-bench-disk-'));
+    const clients: QueueClient[] = [];
+    try {
+      const single = await openQueue(root, 'single', false);
+      const batched = await openQueue(root, 'batched', false);
+      const durable = await openQueue(root, 'durable', true);
+      clients.push(single, batched, durable);
+      const raw = nodePath.join(root, 'raw');
+      await fs.mkdir(raw);
+      let sequence = 0;
+      const rawRate = await medianRate(
+        'engine.disk raw body file',
+        async () => {
+          const path = nodePath.join(raw, String((sequence += 1)));
+          await fs.writeFile(path, body, { flag: 'wx' });
+          await fs.readFile(path);
+          await fs.unlink(path);
+        },
+        { timeMs },
+      );
+      return {
+        'engine.disk.msgsPerSec': round(await medianRate('engine.disk unbatched', () => oneMessage(single), { timeMs })),
+        'engine.disk.msgsPerSec.batch32': round(
+          await medianRate('engine.disk batch32', () => batchOf(batched, 32), { timeMs, itemsPerIteration: 32 }),
+        ),
+        'engine.disk.msgsPerSec.durable': round(await medianRate('engine.disk durable', () => oneMessage(durable), { timeMs })),
+        'engine.disk.bodyFileFloorUs': round(1_000_000 / rawRate, 1),
+      };
+    } finally {
+      for (const client of clients) await client.close();
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  },
+};
