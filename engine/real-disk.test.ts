@@ -336,3 +336,86 @@ describe('SIGKILL in the middle of an operation, on real disk', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// The durable option
+
+interface RecordedCall {
+  method: string;
+  path: string;
+  /** For write: 'header' or 'slots' (where in the kernel file); for writeFile: whether it syncs. */
+  detail: string;
+}
+
+/** NodeFileSystem calls, recorded with what matters for durability. */
+function recording(inner: NodeFileSystem): { fs: NodeFileSystem; calls: RecordedCall[] } {
+  const calls: RecordedCall[] = [];
+  const fs = new Proxy(inner, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const first = args[0];
+        const path = typeof first === 'string' ? first : ((first as { path?: string }).path ?? '');
+        let detail = '';
+        if (property === 'write') detail = (args[1] as number) < 8192 ? 'header' : 'slots';
+        if (property === 'writeFile') detail = (args[2] as { sync?: boolean } | undefined)?.sync === true ? 'sync' : 'no-sync';
+        calls.push({ method: String(property), path, detail });
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { fs, calls };
+}
+
+/** The calls in words, without reads of the kernel (how many slots a cycle reads varies). */
+const described = (calls: readonly RecordedCall[]): string[] =>
+  calls.filter((call) => call.method !== 'read').map((call) => [call.method, call.detail].filter((part) => part !== '').join(' '));
+
+describe('the durable option on real disk', () => {
+  it('durable: the body is flushed before the commit, and the kernel after each commit, before unlock', async () => {
+    await createQueue(ports, 'q', { slots: 16 });
+    const recorder = recording(ports.fs as NodeFileSystem);
+    const client = await QueueClient.open({ fs: recorder.fs, clock: ports.clock }, 'q', { durable: true, journalSoftLimit: 1 });
+    try {
+      recorder.calls.length = 0;
+      await client.send('one');
+      expect(described(recorder.calls)).toEqual(['writeFile sync', 'lock', 'write header', 'sync', 'unlock', 'setTimes']);
+
+      recorder.calls.length = 0;
+      const delivery = await client.receive();
+      await client.ack(delivery!.receipt);
+      expect(described(recorder.calls)).toEqual([
+        ...['lock', 'write header', 'sync', 'unlock', 'readFile'],
+        ...['lock', 'unlink', 'write header', 'sync', 'unlock'],
+      ]);
+
+      // A journal flush: the slot-area writes are flushed before the header write commits them.
+      await client.sendBatch([{ body: 'a' }, { body: 'b' }, { body: 'c' }]);
+      recorder.calls.length = 0;
+      await client.receive();
+      const kernelCalls = described(recorder.calls.filter((call) => call.path.endsWith('kernel')));
+      const slotWrite = kernelCalls.indexOf('write slots');
+      expect(slotWrite).toBeGreaterThan(0);
+      expect(kernelCalls.slice(slotWrite + 1)).toEqual(['sync', 'write header', 'sync', 'unlock']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('not durable (the default): nothing is flushed', async () => {
+    await createQueue(ports, 'q', { slots: 16 });
+    const recorder = recording(ports.fs as NodeFileSystem);
+    const client = await QueueClient.open({ fs: recorder.fs, clock: ports.clock }, 'q');
+    try {
+      recorder.calls.length = 0;
+      await client.send('one');
+      const delivery = await client.receive();
+      await client.ack(delivery!.receipt);
+      expect(recorder.calls.filter((call) => call.method === 'sync')).toEqual([]);
+      expect(described(recorder.calls.filter((call) => call.method === 'writeFile'))).toEqual(['writeFile no-sync']);
+    } finally {
+      await client.close();
+    }
+  });
+});
