@@ -35,6 +35,8 @@ export interface Observations {
   readonly remainingIds: ReadonlySet<string>;
   /** Ids in the dead-letter directory at the end. */
   readonly deadIds: ReadonlySet<string>;
+  /** Ids with a body file in the message directory at the end. */
+  readonly bodyIds: ReadonlySet<string>;
   /** Crashes, session drops and restarts by client, with virtual times. */
   readonly clientEvents: Array<{ timeMs: number; client: string; event: 'crash' | 'session-drop' | 'pause' | 'restart' }>;
   /** Virtual time at which the faults were healed and the liveness phase began. */
@@ -78,7 +80,8 @@ export const checkerDescriptions: Record<CheckerName, string> = {
     'after every write of the kernel file its header and slots are consistent (counts equal group sizes, the groups partition the slots, no cycles, offsets in range, unread ordered by delivery time, checksums valid) and each commit is exactly one generation after the last',
   'mutual-exclusion': 'nobody writes the kernel file without holding the header lock',
   'no-loss': 'every message whose send returned is acked (or dead-lettered) by the end of the run',
-  'exactly-once': 'no message is acked twice or delivered after its ack, and every delivery is a message that was sent, with its own body',
+  'exactly-once':
+    'no message is acked twice or delivered after its ack, every delivery is a message that was sent, with its own body, and an acked message leaves no body file behind',
   'justified-redelivery':
     'a message is delivered again only if its previous holder released it, crashed, lost its session, or let its lease run out',
   'time-order':
@@ -276,7 +279,7 @@ const noLoss: Checker = ({ history, observations, config }) => {
   return valid(`all ${known.okSends.size} sent messages were acked or dead-lettered`);
 };
 
-const exactlyOnce: Checker = ({ history }) => {
+const exactlyOnce: Checker = ({ history, observations }) => {
   const known = facts(history);
   const problems: string[] = [];
   const operations: number[] = [];
@@ -286,6 +289,18 @@ const exactlyOnce: Checker = ({ history }) => {
       problems.push(`${id} acked ${okAcks.length} times (${okAcks.map((ack) => `#${ack.index} by ${ack.client}`).join(', ')})`);
       operations.push(...okAcks.map((ack) => ack.index));
     }
+    // Fencing: an ack succeeds only for the newest delivery; once the message was delivered
+    // again, an ack with the older lease must be refused.
+    const deliveries = known.deliveries.get(id) ?? [];
+    for (const ack of okAcks) {
+      const own = deliveries.find((delivery) => delivery.message.leaseToken === ack.target!.leaseToken);
+      if (own === undefined) continue; // its delivery's outcome is unknown
+      const newer = deliveries.find((delivery) => delivery.message.deliveryCount > own.message.deliveryCount && delivery.operation.completeMs! < ack.invokeMs);
+      if (newer !== undefined) {
+        problems.push(`${id} acked by ${ack.client} (#${ack.index}) with a lease taken over by ${newer.operation.client} (#${newer.operation.index})`);
+        operations.push(ack.index, newer.operation.index);
+      }
+    }
     const firstAck = okAcks[0];
     if (firstAck === undefined) continue;
     for (const delivery of known.deliveries.get(id) ?? []) {
@@ -293,6 +308,16 @@ const exactlyOnce: Checker = ({ history }) => {
         problems.push(`${id} delivered (#${delivery.operation.index}) after its ack (#${firstAck.index})`);
         operations.push(delivery.operation.index, firstAck.index);
       }
+    }
+  }
+  // A body file means a message not yet acked (fsck --repair relies on it): a message that left
+  // the queue must not leave its body behind.
+  for (const id of observations.bodyIds) {
+    const left = !observations.remainingIds.has(id) && !observations.deadIds.has(id);
+    const acked = (known.acks.get(id) ?? []).length > 0;
+    if (left && acked) {
+      problems.push(`${id} left the queue through an ack but its body file is still there (a repair would deliver it again)`);
+      operations.push(...(known.acks.get(id) ?? []).map((ack) => ack.index));
     }
   }
   for (const [id, deliveries] of known.deliveries) {

@@ -197,13 +197,14 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     operation.error = client.incarnation > operation.incarnation || client.status === 'crashed' ? 'crash' : 'pending';
   }
 
-  const { remainingIds, deadIds } = finalQueueState(simulation);
+  const { remainingIds, deadIds, bodyIds } = finalQueueState(simulation);
   const observations: Observations = {
     kernelViolations: kernelViolationsSeen,
     unlockedWrites,
     generationBreaks,
     remainingIds,
     deadIds,
+    bodyIds,
     clientEvents,
     healAtMs,
     endMs: simulation.nowMs,
@@ -238,7 +239,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
   };
 }
 
-function finalQueueState(simulation: Simulation): { remainingIds: Set<string>; deadIds: Set<string> } {
+function finalQueueState(simulation: Simulation): { remainingIds: Set<string>; deadIds: Set<string>; bodyIds: Set<string> } {
   const remainingIds = new Set<string>();
   const bytes = simulation.server.contents(kernelPath);
   if (bytes !== undefined) {
@@ -252,11 +253,14 @@ function finalQueueState(simulation: Simulation): { remainingIds: Set<string>; d
     }
   }
   const deadIds = new Set<string>();
+  const bodyIds = new Set<string>();
   for (const file of simulation.server.files()) {
-    const match = /^q\/dead\/(\d+-\d+)\.json$/.exec(file.path);
-    if (match !== null) deadIds.add(match[1]!);
+    const dead = /^q\/dead\/(\d+-\d+)\.json$/.exec(file.path);
+    if (dead !== null) deadIds.add(dead[1]!);
+    const body = /^q\/msg\/(\d+-\d+)$/.exec(file.path);
+    if (body !== null) bodyIds.add(body[1]!);
   }
-  return { remainingIds, deadIds };
+  return { remainingIds, deadIds, bodyIds };
 }
 
 function summarize(history: History, nemesis: NemesisHandle, commits: number): RunSummary {

@@ -104,6 +104,21 @@ export const builtinScenarios: ScenarioInput[] = [
     options: { faultPhaseMs: 6_000, settleMs: 120_000 },
   },
   {
+    name: 'session-drop',
+    description: 'the NAS drops client sessions (network blips): opens close and locks go while the clients still believe they hold them',
+    clients: { senders: 2, receivers: 2 },
+    workload: { messages: { min: 20, max: 60 } },
+    queue: { leaseMs: 1_000 },
+    nemesis: {
+      faults: [
+        { kind: 'session-drop', atMs: { min: 0, max: 500 }, target: 'any-client' },
+        { kind: 'session-drop', atMs: { min: 0, max: 800 }, target: 'any-client' },
+        { kind: 'session-drop', atMs: { min: 100, max: 1_200 }, target: 'any-client' },
+      ],
+    },
+    options: { faultPhaseMs: 2_000, settleMs: 60_000 },
+  },
+  {
     name: 'clock-skew',
     description: 'client clocks disagree and jump: delivery times and leases are judged within the skew bound',
     clients: { senders: 2, receivers: 2 },
