@@ -210,7 +210,12 @@ async function recordFailure(
   const file = join(directory, `${loaded.scenario.name}-${fastCheckSeed}-${config.simulationSeed}.json`);
   const command = options.command ?? 'npx nasq';
   const scenarioArgument = loaded.source === 'builtin' ? loaded.scenario.name : loaded.source;
-  const replay = [`${command} replay ${file}`, `${command} check --scenario ${scenarioArgument} --seed ${fastCheckSeed} --path ${path}`];
+  const replay = [
+    `${command} replay ${file}`,
+    loaded.source === 'test'
+      ? `expectScenarioHolds(scenario, { seed: ${fastCheckSeed}, path: '${path}' })`
+      : `${command} check --scenario ${scenarioArgument} --seed ${fastCheckSeed} --path ${path}`,
+  ];
   const record: FailureRecord = {
     version: 1,
     scenario: loaded.scenario.name,

@@ -1,0 +1,156 @@
+/**
+ * The nasq command line, as a user runs it: a fresh process per command, exit codes, JSON output,
+ * and clear errors for bad input. Runs the compiled CLI (npm test builds it first).
+ */
+
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../bin/nasq.js', import.meta.url));
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function nasq(args: string[], options: { cwd?: string; input?: string } = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [bin, ...args], { cwd: options.cwd, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1;
+      resolve({ code, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    else child.stdin?.end();
+  });
+}
+
+let directory: string;
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'nasq-cli-'));
+});
+afterAll(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe('nasq check', () => {
+  it('passes the smoke scenario and prints the report as JSON', async () => {
+    const result = await nasq(['check', '--scenario', 'smoke', '--seeds', '5', '--seed', '11', '--json', '--failures', join(directory, 'failures')]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({ seeds: 5, failures: 0, seed: 11, scenarios: [{ name: 'smoke', seeds: 5, failures: 0, replay: [] }] });
+    expect(typeof report['wallMs']).toBe('number');
+    expect(report['fsOps']).toBeGreaterThan(0);
+  });
+
+  it('fails a liveness property with exit code 3, and the failure file replays to the same trace hash in a fresh process', async () => {
+    // A run that must settle within 200 ms of simulated time cannot drain slow receivers: a real
+    // liveness failure of the real engine, found, shrunk and written to a file.
+    const scenario = {
+      name: 'impatient',
+      description: 'receivers too slow for the time the run allows',
+      clients: { senders: 1, receivers: 1 },
+      workload: { messages: { min: 5, max: 20 }, processMs: 100 },
+      options: { faultPhaseMs: 0, settleMs: 200, livenessBoundMs: 50 },
+    };
+    const file = join(directory, 'impatient.json');
+    await writeFile(file, JSON.stringify(scenario));
+    const failures = join(directory, 'failures');
+    const result = await nasq(['check', '--scenario', file, '--seeds', '3', '--seed', '5', '--failures', failures]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toMatch(/FAILED \(liveness\)/);
+    const replayLine = /replay: (npx nasq replay (\S+))/.exec(result.stdout);
+    expect(replayLine).not.toBeNull();
+    const record = JSON.parse(await readFile(replayLine![2]!, 'utf8')) as { traceHash: string; config: { messages: number } };
+    expect(record.config.messages).toBe(5); // shrunk to the smallest allowed
+    const replayed = await nasq(['replay', replayLine![2]!]);
+    expect(replayed.code).toBe(3);
+    expect(replayed.stdout).toContain(`same trace hash ${record.traceHash}`);
+  });
+
+  it('rejects an unknown scenario, a malformed scenario file and bad options with exit code 2', async () => {
+    const unknown = await nasq(['check', '--scenario', 'nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no scenario named "nope"; expected one of: all, smoke, contention/);
+
+    const bad = join(directory, 'bad.json');
+    await writeFile(bad, JSON.stringify({ name: 'Bad Name', description: 'x', clients: { senders: -1 }, workload: { messages: 'many' } }));
+    const malformed = await nasq(['check', '--scenario', bad]);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/name: a name of lowercase letters/);
+    expect(malformed.stderr).toMatch(/clients\.receivers/);
+    expect(malformed.stderr).toMatch(/workload\.messages: .*\(found "many"\)/);
+
+    const notJson = join(directory, 'broken.json');
+    await writeFile(notJson, '{ "name": ');
+    expect((await nasq(['check', '--scenario', notJson])).stderr).toMatch(/is not valid JSON/);
+
+    const zeroSeeds = await nasq(['check', '--seeds', '0']);
+    expect(zeroSeeds.code).toBe(2);
+    expect(zeroSeeds.stderr).toMatch(/--seeds: expected an integer from 1 to .*got 0/);
+
+    const budget = await nasq(['check', '--time-budget', 'soon']);
+    expect(budget.code).toBe(2);
+    expect(budget.stderr).toMatch(/--time-budget: expected a duration like 500ms/);
+
+    expect((await nasq(['chek'])).code).toBe(2);
+  });
+
+  it('lists the scenarios', async () => {
+    const result = await nasq(['scenarios', '--json']);
+    const listing = JSON.parse(result.stdout) as { scenarios: Array<{ name: string }> };
+    expect(listing.scenarios.map((scenario) => scenario.name)).toEqual(
+      expect.arrayContaining(['smoke', 'contention', 'thundering-herd', 'crash-while-locked', 'lease-expiry', 'controller-failover', 'raid-degraded-rebuild', 'raid-double-failure', 'partition', 'clock-skew', 'lost-notify', 'full-queue', 'swarm']),
+    );
+  });
+
+  it('runs one seed verbosely and writes its trace', async () => {
+    const trace = join(directory, 'trace.txt');
+    const result = await nasq(['run', 'smoke', '--seed', '4', '--trace', trace]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/smoke seed 4: valid/);
+    expect(await readFile(trace, 'utf8')).toMatch(/^#0 /);
+  });
+});
+
+describe('nasq queue', () => {
+  it('inits, sends, receives, acks and reports the header fields', async () => {
+    const queue = join(directory, 'orders');
+    expect((await nasq(['queue', 'init', queue, '--slots', '8'])).code).toBe(0);
+    const sent = JSON.parse((await nasq(['queue', 'send', queue, '--body', 'ship 42', '--json'])).stdout) as { id: string };
+    expect(sent.id).toMatch(/^\d+-\d+$/);
+    expect((await nasq(['queue', 'send', queue, '--deliver-at', '+1h'], { input: 'later' })).code).toBe(0);
+    const stat = JSON.parse((await nasq(['queue', 'stat', queue, '--json'])).stdout) as Record<string, number>;
+    expect(stat).toMatchObject({ emptyCount: 6, pendingCount: 0, totalSlots: 8, unreadCount: 2, firstUnreadOffset: 8192 });
+    expect(Object.keys(stat)).toEqual(expect.arrayContaining(['firstEmptyOffset', 'firstUnreadPriority']));
+    const received = JSON.parse((await nasq(['queue', 'recv', queue, '--json'])).stdout) as Record<string, unknown>;
+    expect(received).toMatchObject({ id: sent.id, body: 'ship 42', deliveryCount: 1 });
+    expect(typeof received['deliverAt']).toBe('string');
+    expect(JSON.parse((await nasq(['queue', 'recv', queue, '--json'])).stdout)).toBeNull();
+    expect((await nasq(['queue', 'ack', queue, String(received['receipt'])])).code).toBe(0);
+    const again = await nasq(['queue', 'ack', queue, String(received['receipt'])]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/LEASE_LOST/);
+    expect((await nasq(['queue', 'fsck', queue])).stdout).toMatch(/^clean: 1 messages/);
+  });
+
+  it('gives clear errors and exit code 2 for wrong arguments', async () => {
+    const queue = join(directory, 'args');
+    expect((await nasq(['queue', 'init', queue, '--slots', 'many'])).code).toBe(2);
+    await nasq(['queue', 'init', queue]);
+    const deliverAt = await nasq(['queue', 'send', queue, '--body', 'x', '--deliver-at', 'tomorrow']);
+    expect(deliverAt.code).toBe(2);
+    expect(deliverAt.stderr).toMatch(/--deliver-at: expected an ISO 8601 time/);
+    const wait = await nasq(['queue', 'recv', queue, '--wait', 'forever']);
+    expect(wait.code).toBe(2);
+    expect((await nasq(['queue', 'recv', join(directory, 'missing')])).stderr).toMatch(/is not a nasq queue/);
+    const both = await nasq(['queue', 'send', queue, '--body', 'x', '--file', 'y']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/mutually exclusive/);
+  });
+});
