@@ -421,8 +421,10 @@ const liveness: Checker = ({ history, observations, config }) => {
     operations.push(operation.index);
   }
   const unresolved: string[] = [];
-  for (const id of known.okSends.keys()) {
-    if (resolution(id, known, observations) === 'remaining') unresolved.push(id);
+  for (const [id, sent] of known.okSends) {
+    if (resolution(id, known, observations) !== 'remaining') continue;
+    unresolved.push(id);
+    if (unresolved.length <= problemsShown) operations.push(sent.operation.index);
   }
   if (unresolved.length > 0) problems.push(summarize(unresolved, 'sent messages still in the queue at the end'));
   // An empty-handed receive after heal, while a ready message that nobody took waited.
