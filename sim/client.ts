@@ -39,6 +39,7 @@ import type {
 } from '../engine/ports.js';
 import { type EventHandler, SimEvent } from './event-queue.js';
 import type { LatencyModel } from './latency.js';
+import { AdmissionStep, opensFile, touchesStorage } from './nas.js';
 import { Call, CallFlag, CallPhase, type CallOwner, Operation, Status, operationNames, statusErrorCodes, statusNames } from './protocol.js';
 import type { RandomStream } from './random.js';
 import type { Scheduler } from './scheduler.js';
@@ -170,7 +171,8 @@ function makeError(call: Call): NasqError {
   // A simulated error's stack would only show the scheduler; skipping it keeps errors cheap.
   Error.stackTraceLimit = 0;
   try {
-    return new NasqError(code, `${operation} ${call.path}: ${statusNames[status]}`, {
+    return new NasqError(code, `${operation} ${call.path}: ${statusNames[status]}${call.injected ? ' (injected fault)' : ''}`, {
+      injected: call.injected,
       details: { operation, path: call.path, status: statusNames[status], position: call.position, length: call.length },
     });
   } finally {
@@ -302,7 +304,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     call.event = event;
     environment.scheduler.schedule(
       event,
-      environment.scheduler.nowMs + extraMs + environment.latency.requestDelayMs(call.operation, this.client.latencyRandom),
+      environment.scheduler.nowMs + extraMs + environment.latency.requestDelayMs(call.operation, this.client.latencyRandom, call),
     );
     if (call.deadlineClientMs !== Number.POSITIVE_INFINITY) this.scheduleDeadline(call);
     return this.suspend(call);
@@ -377,13 +379,22 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
       case RuntimeEvent.arrival:
         this.arrive(event.subject as Call);
         return;
-      case RuntimeEvent.reply:
-        this.deliver(event.subject as Call);
+      case RuntimeEvent.reply: {
+        // A paused client takes no reply; a reply on the wire waits out a partition or a stalled server.
+        const call = event.subject as Call;
+        const nas = this.environment.server.nas;
+        let heldUntil = nas.frozenUntil(this.client.index);
+        if (call.phase === CallPhase.reply) heldUntil = Math.max(heldUntil, nas.replyHeldUntil(this.client.index));
+        if (this.hold(event, heldUntil)) return;
+        this.deliver(call);
         return;
+      }
       case RuntimeEvent.deadline:
+        if (this.hold(event, this.environment.server.nas.frozenUntil(this.client.index))) return;
         this.deadlinePassed(event.subject as Call);
         return;
       case RuntimeEvent.cancelArrival: {
+        if (this.hold(event, this.environment.server.nas.requestHeldUntil(this.client.index))) return;
         const call = event.subject as Call;
         const environment = this.environment;
         environment.trace.record(environment.scheduler.nowMs, TraceKind.apply, this.client.index, Operation.lockCancel, 0, call.digest, call.position, call.length, call.path);
@@ -391,6 +402,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
         return;
       }
       case RuntimeEvent.start:
+        if (this.hold(event, this.environment.server.nas.frozenUntil(this.client.index))) return;
         this.start();
         return;
       default:
@@ -398,9 +410,40 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     }
   }
 
+  /** Puts an event that cannot happen yet back in the queue until `untilMs`; false if it may happen now. */
+  private hold(event: SimEvent, untilMs: number): boolean {
+    const scheduler = this.environment.scheduler;
+    if (untilMs <= scheduler.nowMs) return false;
+    scheduler.schedule(event, untilMs);
+    return true;
+  }
+
   private arrive(call: Call): void {
     const environment = this.environment;
     const server = environment.server;
+    const nas = server.nas;
+    const event = call.event!;
+    // On the way in: a partition or a stalled server (failover) holds the request on the wire.
+    if (this.hold(event, nas.requestHeldUntil(this.client.index))) return;
+    const nowMs = environment.scheduler.nowMs;
+    if ((call.admission & AdmissionStep.oplockBreak) === 0 && opensFile(call.operation)) {
+      // An open of a file another client holds waits for that client's oplock break.
+      call.admission |= AdmissionStep.oplockBreak;
+      if (this.hold(event, nowMs + server.oplockBreakDelayMs(call))) return;
+    }
+    const cost = environment.latency.server;
+    if (cost === undefined) {
+      call.serviceEndMs = nowMs;
+    } else if ((call.admission & AdmissionStep.worker) === 0) {
+      // Queue for a worker (first in, first out); the effect applies when the service starts.
+      call.admission |= AdmissionStep.worker;
+      let serviceMs = cost.serviceMs(call);
+      const storage = touchesStorage(call.operation);
+      if (storage) serviceMs *= nas.raid.storageFactor(nowMs);
+      const startMs = nas.reserveWorker(cost.workers, nowMs, serviceMs, storage);
+      call.serviceEndMs = startMs + serviceMs + (storage ? nas.storageStallMs(startMs) : 0);
+      if (this.hold(event, startMs)) return;
+    }
     if (call.reconnectFrom !== null) {
       // The first request of a new session: reclaim the durable opens still waiting in any
       // earlier session of this incarnation (a second drop may have come before the first reclaim).
@@ -451,7 +494,10 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     event.kind = RuntimeEvent.reply;
     event.subject = call;
     call.event = event;
-    environment.scheduler.schedule(event, environment.scheduler.nowMs + environment.latency.replyDelayMs(call.operation, this.client.latencyRandom));
+    // The reply leaves when the server's work on the request is done.
+    const nowMs = environment.scheduler.nowMs;
+    const leaveMs = call.serviceEndMs > nowMs ? call.serviceEndMs : nowMs;
+    environment.scheduler.schedule(event, leaveMs + environment.latency.replyDelayMs(call.operation, this.client.latencyRandom, call));
   }
 
   private deliver(call: Call): void {
@@ -508,7 +554,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     if (call.phase !== CallPhase.atServer) return; // the reply is already on its way
     if (call.operation === Operation.lock) {
       this.cancelEvent.subject = call;
-      environment.scheduler.schedule(this.cancelEvent, environment.scheduler.nowMs + environment.latency.requestDelayMs(Operation.lockCancel, this.client.latencyRandom));
+      environment.scheduler.schedule(this.cancelEvent, environment.scheduler.nowMs + environment.latency.requestDelayMs(Operation.lockCancel, this.client.latencyRandom, call));
     } else {
       assert(call.operation === Operation.waitForChange, 'deadlinePassed: unexpected operation');
       environment.server.cancelNotify(call);
@@ -545,18 +591,20 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
       call.reconnectFrom = session;
       call.session = this.session;
       call.phase = CallPhase.request;
+      call.admission = 0;
       const replay = this.freshCallEvent();
       replay.kind = RuntimeEvent.arrival;
       replay.subject = call;
       call.event = replay;
       scheduler.schedule(
         replay,
-        scheduler.nowMs + environment.sessionLossNoticeMs + environment.reconnectMs + environment.latency.requestDelayMs(call.operation, this.client.latencyRandom),
+        scheduler.nowMs + environment.sessionLossNoticeMs + environment.reconnectMs + environment.latency.requestDelayMs(call.operation, this.client.latencyRandom, call),
       );
       return;
     }
     if (this.deadlineEvent.scheduled) scheduler.cancel(this.deadlineEvent);
     call.status = Status.userSessionDeleted;
+    call.injected = session.droppedByFault;
     call.value = undefined;
     call.phase = CallPhase.reply;
     const event = this.freshCallEvent();

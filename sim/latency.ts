@@ -1,21 +1,37 @@
 /**
- * How long simulated operations take. The server applies a request when it arrives and the reply
- * reaches the client later, so a model gives two delays per request: client to server (the
- * request's one-way trip) and server to client (service time plus the reply's trip). Both are
- * drawn from the calling client's own latency stream, so one client's draws never shift another's.
+ * How long simulated operations take. A model gives two network delays per request: client to
+ * server (the request's trip) and server to client (the reply's trip), drawn from the calling
+ * client's own latency stream, so one client's draws never shift another's.
  *
- * Only a simple model lives here (fixed delays with seeded uniform jitter); profiles with
- * heavy tails, server queueing, RAID and failover come later and plug in through `LatencyModel`.
+ * Where the server's work goes depends on the model:
+ * - Without `server` (the fixed model here): the server applies a request the instant it arrives
+ *   and the reply delay includes the service time; the server never queues.
+ * - With `server` (the NAS profiles of profiles.ts): requests queue first in, first out for one of
+ *   `server.workers` workers; a request's effect applies when its service starts and its reply
+ *   leaves when its service ends (service time from `server.serviceMs`, slowed by RAID faults).
+ *
+ * A model may draw per-call state when the request leaves (`call.jitter`, a heavy-tailed factor
+ * the profiles apply to the whole call) and read it back for the service and the reply.
  */
 
-import { Operation } from './protocol.js';
+import { type Call, Operation } from './protocol.js';
 import { type RandomStream, describeValue } from './random.js';
 
 export interface LatencyModel {
-  /** Milliseconds from the client sending `operation` to the server applying it. */
-  requestDelayMs(operation: Operation, random: RandomStream): number;
-  /** Milliseconds from the server applying `operation` to the client receiving the reply. */
-  replyDelayMs(operation: Operation, random: RandomStream): number;
+  /** Milliseconds from the client sending `operation` to the request reaching the server. */
+  requestDelayMs(operation: Operation, random: RandomStream, call?: Call): number;
+  /** Milliseconds from the server finishing `operation` to the client receiving the reply. */
+  replyDelayMs(operation: Operation, random: RandomStream, call?: Call): number;
+  /** The server's cost model; absent: no queueing, service time inside the reply delay. */
+  readonly server?: ServerCostModel;
+}
+
+/** How the server spends time on requests (a model with queueing). */
+export interface ServerCostModel {
+  /** Requests worked on at once; more wait in line, first in, first out. */
+  readonly workers: number;
+  /** Service time of a request at a healthy server, ms (storage slowdowns come on top). */
+  serviceMs(call: Call): number;
 }
 
 /** Names of the server operations a latency model prices. */

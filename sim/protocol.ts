@@ -46,6 +46,12 @@ export const Operation = {
   durableReclaim: 38,
   control: 39,
   clockSet: 40,
+  /** A nemesis fault begins (the record's path names the kind). Marked injected. */
+  faultStart: 41,
+  /** A nemesis fault heals. */
+  faultHeal: 42,
+  /** The server lost its write cache: files reverted to their durable images. */
+  powerLoss: 43,
 } as const;
 export type Operation = (typeof Operation)[keyof typeof Operation];
 
@@ -177,6 +183,14 @@ export class Call {
   digest = 0;
   /** Client-clock time at which the client gives up (lock bound, wait deadline, sleep target). */
   deadlineClientMs = Number.POSITIVE_INFINITY;
+  /** The latency model's jitter factor for this call (1 = none); drawn when the request leaves. */
+  jitter = 1;
+  /** Virtual time at which the server finishes working on the request (its reply leaves then); 0 until admitted. */
+  serviceEndMs = 0;
+  /** Admission steps the request has passed at the server (`AdmissionStep` bits of nas.ts). */
+  admission = 0;
+  /** The status was caused by an injected fault (the error says so). */
+  injected = false;
   event: SimEvent | null = null;
   resolve: ((value: unknown) => void) | null = null;
   reject: ((error: unknown) => void) | null = null;

@@ -31,8 +31,10 @@ import { AssertionError, assert } from '../engine/errors.js';
 import type { WaitResult } from '../engine/ports.js';
 import { LockTable, isValidRange } from '../adapters/lock-table.js';
 import { type EventHandler, SimEvent } from './event-queue.js';
+import { NasState, touchesStorage } from './nas.js';
+import { builtinProfile } from './profiles.js';
 import { type Call, CallFlag, Operation, Status } from './protocol.js';
-import { describeValue } from './random.js';
+import { type RandomStream, describeValue } from './random.js';
 import type { Scheduler } from './scheduler.js';
 import { TraceKind, type Trace } from './trace.js';
 
@@ -154,6 +156,15 @@ export class ServerNode {
   watches: ServerWatch[] | null;
   openCount = 0;
   unlinked = false;
+  // Power-loss tracking (only while the server tracks durability):
+  /** The bytes on stable storage when they differ from `data`; null: the contents are durable. */
+  durableData: Uint8Array | null = null;
+  /** A flush in flight: the image it writes, when it completes, and the change count it covers. */
+  flushData: Uint8Array | null = null;
+  flushEndMs = 0;
+  flushChanges = 0;
+  /** Changes of the contents so far (tells whether a completed flush covered the latest). */
+  changes = 0;
 
   constructor(kind: number, path: string, parent: ServerNode | null, timeMs: number) {
     this.kind = kind;
@@ -213,6 +224,10 @@ export class ServerWatch {
   overflow = false;
   pending: Call | null = null;
   closed = false;
+  /** With delayed notifications: when the queued changes may be reported, ms. */
+  visibleAtMs = 0;
+  /** The server event that reports delayed changes to a waiting request. */
+  deliveryEvent: SimEvent | null = null;
 
   constructor(id: number, session: ServerSession, node: ServerNode, filter: number) {
     this.id = id;
@@ -238,6 +253,8 @@ export class ServerSession {
   /** Calls waiting at the server (lock waiters, notifies). */
   readonly pending = new Set<Call>();
   listener: SessionListener | null = null;
+  /** The session was dropped by an injected fault (errors it causes are marked injected). */
+  droppedByFault = false;
 
   constructor(id: number, clientName: string, clientIndex: number) {
     this.id = id;
@@ -270,7 +287,8 @@ export interface FileInfo {
 /** Passed to write hooks after every change of a file's bytes. */
 export interface WriteEvent {
   readonly path: string;
-  readonly operation: 'write' | 'truncate' | 'writeFile';
+  /** 'power-loss': the server lost its write cache and the file went back to its durable image. */
+  readonly operation: 'write' | 'truncate' | 'writeFile' | 'power-loss';
   readonly position: number;
   readonly length: number;
   /** The whole file after the change: a view, valid only during the hook call. Copy to keep. */
@@ -284,7 +302,19 @@ export interface WriteEvent {
 export type WriteHook = (event: WriteEvent) => void;
 
 /** Server timer kinds. */
-const ServerEventKind = { durableExpiry: 1 } as const;
+const ServerEventKind = { durableExpiry: 1, notifyDelivery: 2 } as const;
+
+/** Sector size of the simulated disks: the unit in which a write in flight is torn. */
+export const sectorBytes = 512;
+
+/** Longest wait for an oplock break acknowledgement before the server gives up (model section 3). */
+export const oplockBreakTimeoutMs = 35_000;
+
+/** A notification fault of one client: its changes are dropped, or reported late. */
+interface NotifyFault {
+  lose: boolean;
+  delayMs: number;
+}
 
 /**
  * Normalizes a port path to the server's form: '/'-separated, no leading or trailing slash, no
@@ -340,6 +370,12 @@ export class SimServer implements EventHandler {
   /** Files whose lock table is not empty (for inspection without scanning every file). */
   private readonly lockedNodes = new Set<ServerNode>();
   private readonly writeHooks = new Map<string, WriteHook[]>();
+  /** The NAS around the server: workers, disk array, holds of the network and faults. */
+  readonly nas: NasState;
+  private trackingDurability = false;
+  /** Files whose contents differ from their durable image, or with a flush in flight. */
+  private readonly unflushed = new Set<ServerNode>();
+  private readonly notifyFaults = new Map<string, NotifyFault>();
   private nextSessionId = 1;
   private nextOpenId = 1;
   private nextWatchId = 1;
@@ -352,6 +388,7 @@ export class SimServer implements EventHandler {
     this.trace = trace;
     this.root = new ServerNode(NodeKind.directory, '', null, this.timestamp());
     this.nodes.set('', this.root);
+    this.nas = new NasState(builtinProfile('lan-nvram').raid);
   }
 
   /** The server's wall clock now, at its timestamp granularity. */
@@ -381,8 +418,14 @@ export class SimServer implements EventHandler {
    * them); durable opens are disconnected and keep their locks for `durableTimeoutMs`; watches
    * and waiting requests vanish. The session's listener is told.
    */
-  dropSession(session: ServerSession): void {
-    this.dropSessionKeeping(session, true);
+  dropSession(session: ServerSession, options: { readonly injected?: boolean; readonly keepDurable?: boolean } = {}): void {
+    if (options.injected === true && session.active) session.droppedByFault = true;
+    this.dropSessionKeeping(session, options.keepDurable ?? true);
+  }
+
+  /** Sessions that are active now, in the order they connected (the nemesis drops them on failover). */
+  activeSessions(): ServerSession[] {
+    return [...this.sessions.values()];
   }
 
   private dropSessionKeeping(session: ServerSession, keepDurable: boolean): void {
@@ -455,6 +498,10 @@ export class SimServer implements EventHandler {
     let status: Status;
     if (!session.active) {
       status = Status.userSessionDeleted;
+    } else if (this.nas.raid.lost && touchesStorage(call.operation)) {
+      // The array failed beyond its redundancy: nothing on it can be read or written.
+      status = Status.ioDeviceError;
+      call.injected = true;
     } else {
       status = this.dispatch(call, session);
     }
@@ -477,8 +524,12 @@ export class SimServer implements EventHandler {
         return this.open(call, session);
       case Operation.close:
         return this.close(call, session);
-      case Operation.sync:
-        return this.liveOpen(call, session) === null ? Status.fileClosed : Status.success;
+      case Operation.sync: {
+        const open = this.liveOpen(call, session);
+        if (open === null) return Status.fileClosed;
+        if (this.trackingDurability) this.flush(open.node, call.serviceEndMs);
+        return Status.success;
+      }
       case Operation.truncate:
         return this.truncate(call, session);
       case Operation.readFile:
@@ -567,6 +618,7 @@ export class SimServer implements EventHandler {
     const data = call.data!;
     const position = call.position;
     if (node.locks !== null && !node.locks.canWrite(open.id, position, data.length)) return Status.fileLockConflict;
+    if (this.trackingDurability) this.beforeContentChange(node);
     const end = position + data.length;
     const previousSize = node.size;
     if (end > node.data.length) this.growFile(node, end);
@@ -587,6 +639,7 @@ export class SimServer implements EventHandler {
     if (length < previousSize && node.locks !== null && !node.locks.canWrite(open.id, length, previousSize - length)) {
       return Status.fileLockConflict;
     }
+    if (this.trackingDurability) this.beforeContentChange(node);
     this.resize(node, length);
     open.wrote = true;
     this.contentChanged(node, previousSize, true);
@@ -687,11 +740,13 @@ export class SimServer implements EventHandler {
       if (node.isDirectory) return Status.fileIsADirectory;
       if (node.locks !== null && !node.locks.canWrite(-1, 0, data.length)) return Status.fileLockConflict;
     }
+    if (this.trackingDurability) this.beforeContentChange(node);
     const previousSize = node.size;
     if (data.length > node.data.length) this.growFile(node, data.length);
     node.data.set(data, 0);
     if (previousSize > data.length) node.data.fill(0, data.length, previousSize);
     node.size = data.length;
+    if (this.trackingDurability && (call.flags & CallFlag.sync) !== 0) this.flush(node, call.serviceEndMs);
     if (!created) {
       // An overwrite: the size change (if any) notifies; the write itself is a plain write.
       this.contentChanged(node, previousSize, this.options.mtimeUpdate === 'write');
@@ -767,6 +822,7 @@ export class SimServer implements EventHandler {
     parent.children!.delete(baseNameOf(node.path));
     this.nodes.delete(node.path);
     node.unlinked = true;
+    this.unflushed.delete(node);
     this.touchDirectory(parent);
     this.notify(parent, NotifyFilter.fileName);
     return Status.success;
@@ -843,6 +899,12 @@ export class SimServer implements EventHandler {
       return Status.success;
     }
     if (watch.queued > 0) {
+      if (watch.visibleAtMs > this.scheduler.nowMs && !call.deadlinePassed) {
+        // Delayed notifications: the change is queued but not reported before its time.
+        watch.pending = call;
+        this.scheduleNotifyDelivery(watch);
+        return Status.pending;
+      }
       watch.queued = 0;
       call.value = 'changed' satisfies WaitResult;
       return Status.success;
@@ -930,6 +992,16 @@ export class SimServer implements EventHandler {
     for (let index = 0; index < watches.length; index += 1) {
       const watch = watches[index]!;
       if ((watch.filter & change) === 0) continue;
+      if (this.notifyFaults.size > 0) {
+        const fault = this.notifyFaults.get(watch.session.clientName);
+        if (fault !== undefined) {
+          if (fault.lose) continue; // dropped: the client hears nothing of this change
+          if (fault.delayMs > 0) {
+            this.queueDelayedChange(watch, fault.delayMs);
+            continue;
+          }
+        }
+      }
       const pending = watch.pending;
       if (pending !== null) {
         watch.pending = null;
@@ -944,9 +1016,49 @@ export class SimServer implements EventHandler {
     }
   }
 
+  /** A change for a watch whose notifications are late: queued now, reported `delayMs` later. */
+  private queueDelayedChange(watch: ServerWatch, delayMs: number): void {
+    if (watch.overflow) return;
+    if (watch.queued === 0) watch.visibleAtMs = this.scheduler.nowMs + delayMs;
+    watch.queued += 1;
+    if (watch.queued > this.options.notifyQueueLimit) {
+      watch.overflow = true;
+      watch.queued = 0;
+    }
+    if (watch.pending !== null) this.scheduleNotifyDelivery(watch);
+  }
+
+  private scheduleNotifyDelivery(watch: ServerWatch): void {
+    let event = watch.deliveryEvent;
+    if (event === null) {
+      event = new SimEvent(this, ServerEventKind.notifyDelivery, watch);
+      watch.deliveryEvent = event;
+    } else if (event.scheduled) {
+      this.scheduler.cancel(event);
+    }
+    this.scheduler.schedule(event, Math.max(this.scheduler.nowMs, watch.visibleAtMs));
+  }
+
+  /** The time of delayed changes came: report them to the waiting request, if one still waits. */
+  private deliverDelayedNotify(watch: ServerWatch): void {
+    const pending = watch.pending;
+    if (watch.closed || pending === null) return;
+    if (watch.overflow) {
+      watch.pending = null;
+      watch.overflow = false;
+      watch.queued = 0;
+      this.completePending(pending, Status.success, 'overflow' satisfies WaitResult);
+    } else if (watch.queued > 0 && watch.visibleAtMs <= this.scheduler.nowMs) {
+      watch.pending = null;
+      watch.queued = 0;
+      this.completePending(pending, Status.success, 'changed' satisfies WaitResult);
+    }
+  }
+
   private removeWatch(watch: ServerWatch): void {
     watch.closed = true;
     watch.pending = null;
+    if (watch.deliveryEvent !== null && watch.deliveryEvent.scheduled) this.scheduler.cancel(watch.deliveryEvent);
     const watches = watch.node.watches!;
     const index = watches.indexOf(watch);
     if (index >= 0) watches.splice(index, 1);
@@ -1034,6 +1146,10 @@ export class SimServer implements EventHandler {
   }
 
   handleEvent(event: SimEvent): void {
+    if (event.kind === ServerEventKind.notifyDelivery) {
+      this.deliverDelayedNotify(event.subject as ServerWatch);
+      return;
+    }
     assert(event.kind === ServerEventKind.durableExpiry, () => `server: unknown event kind ${event.kind}`);
     const open = event.subject as ServerOpen;
     open.expiry = null;
@@ -1063,6 +1179,150 @@ export class SimServer implements EventHandler {
       timeMs: this.scheduler.nowMs,
     };
     for (const hook of hooks.slice()) hook(event);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Faults of the NAS (driven by the nemesis).
+
+  /**
+   * From now on, remember what is on stable storage (a write cache without battery can lose the
+   * rest). Costs a copy of a file's bytes at its first change after each flush.
+   */
+  trackDurability(): void {
+    if (this.trackingDurability) return;
+    this.trackingDurability = true;
+  }
+
+  get tracksDurability(): boolean {
+    return this.trackingDurability;
+  }
+
+  /** Before the bytes or size of `node` change: keep its durable image if it was clean. */
+  private beforeContentChange(node: ServerNode): void {
+    node.changes += 1;
+    if (node.durableData === null) {
+      node.durableData = node.data.slice(0, node.size);
+      this.unflushed.add(node);
+    }
+  }
+
+  /**
+   * A flush of `node` (sync, or a write-through) whose service ends at `endMs`: what the file holds
+   * now reaches stable storage then; until then the flush is in flight and a power loss tears it.
+   */
+  private flush(node: ServerNode, endMs: number): void {
+    const now = this.scheduler.nowMs;
+    this.settleFlush(node, now);
+    if (node.durableData === null) return; // nothing unflushed
+    if (node.flushData !== null) {
+      // An earlier flush of the file is still in flight: count it as done (the disk orders them).
+      node.durableData = node.flushData;
+      node.flushData = null;
+    }
+    node.flushData = node.data.slice(0, node.size);
+    node.flushEndMs = endMs;
+    node.flushChanges = node.changes;
+    this.settleFlush(node, now);
+  }
+
+  /** A flush whose service has ended is on stable storage. */
+  private settleFlush(node: ServerNode, nowMs: number): void {
+    if (node.flushData === null || node.flushEndMs > nowMs) return;
+    if (node.changes === node.flushChanges) {
+      node.durableData = null;
+      this.unflushed.delete(node);
+    } else {
+      node.durableData = node.flushData;
+    }
+    node.flushData = null;
+  }
+
+  /**
+   * The write cache loses power: every file goes back to its durable image; a flush in flight is
+   * torn: each sector it changes lands or not (a coin of `random` each), and a size change lands
+   * or not. Namespace changes (creates, renames, deletes) are kept: the file system journals its
+   * metadata synchronously. Write hooks see each reverted file ('power-loss'). Returns the paths
+   * reverted, sorted.
+   */
+  powerLoss(random: RandomStream): string[] {
+    assert(this.trackingDurability, 'powerLoss: the server does not track durability (call trackDurability first)');
+    const now = this.scheduler.nowMs;
+    const reverted: string[] = [];
+    const nodes = [...this.unflushed].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    this.unflushed.clear();
+    for (const node of nodes) {
+      this.settleFlush(node, now);
+      const durable = node.durableData;
+      const inFlight = node.flushData;
+      node.durableData = null;
+      node.flushData = null;
+      if (node.unlinked || durable === null) continue;
+      const image = inFlight === null ? durable : tornImage(durable, inFlight, random);
+      const previousSize = node.size;
+      if (image.length > node.data.length) this.growFile(node, image.length);
+      node.data.set(image, 0);
+      if (previousSize > image.length) node.data.fill(0, image.length, previousSize);
+      node.size = image.length;
+      node.changes += 1;
+      reverted.push(node.path);
+      this.trace.record(now, TraceKind.control, -1, Operation.powerLoss, 0, image.length, 0, image.length, node.path);
+      if (this.writeHooks.size > 0) {
+        const hooks = this.writeHooks.get(node.path);
+        if (hooks !== undefined) {
+          const event: WriteEvent = {
+            path: node.path,
+            operation: 'power-loss',
+            position: 0,
+            length: node.size,
+            contents: node.data.subarray(0, node.size),
+            client: 'server',
+            openId: -1,
+            timeMs: now,
+          };
+          for (const hook of hooks.slice()) hook(event);
+        }
+      }
+    }
+    return reverted;
+  }
+
+  /** Notifications of `clientName`'s watches are dropped ('lose'), reported `delayMs` late ('delay'), or normal again (null). */
+  setNotifyFault(clientName: string, fault: { readonly kind: 'lose' | 'delay'; readonly delayMs?: number } | null): void {
+    if (fault === null) {
+      this.notifyFaults.delete(clientName);
+      return;
+    }
+    const delayMs = fault.delayMs ?? 0;
+    if (fault.kind === 'delay' && !(delayMs > 0 && Number.isFinite(delayMs))) {
+      throw new TypeError(`setNotifyFault: a delay needs a positive finite delayMs, got ${describeValue(delayMs)}`);
+    }
+    this.notifyFaults.set(clientName, { lose: fault.kind === 'lose', delayMs: fault.kind === 'delay' ? delayMs : 0 });
+  }
+
+  /**
+   * How long an opening request (`opensFile`) must wait for the oplock break of another client
+   * that holds the file open and acknowledges breaks late (an oplock-delay fault); 0 if none.
+   * The server gives up waiting after `oplockBreakTimeoutMs`.
+   */
+  oplockBreakDelayMs(call: Call): number {
+    const slow = this.nas.slowOplockClients;
+    if (slow.size === 0) return 0;
+    const node = this.nodes.get(call.path);
+    if (node === undefined || node.openCount === 0) return 0;
+    const caller = (call.session as ServerSession).clientName;
+    let delayMs = 0;
+    for (const session of this.sessions.values()) {
+      if (session.clientName === caller) continue;
+      const sessionDelayMs = slow.get(session.clientName);
+      if (sessionDelayMs === undefined || sessionDelayMs <= delayMs) continue;
+      for (const open of session.opens) {
+        if (open.node === node && open.state === OpenState.open) {
+          delayMs = sessionDelayMs;
+          break;
+        }
+      }
+    }
+    return Math.min(delayMs, oplockBreakTimeoutMs);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1219,3 +1479,27 @@ export class SimServer implements EventHandler {
   }
 }
 
+
+/**
+ * The image a torn flush leaves: the durable bytes with each differing sector of the flush taken
+ * or not (a coin each), and the old or the new size.
+ */
+function tornImage(durable: Uint8Array, flushing: Uint8Array, random: RandomStream): Uint8Array {
+  const length = Math.max(durable.length, flushing.length);
+  const merged = new Uint8Array(length);
+  merged.set(durable, 0);
+  for (let start = 0; start < length; start += sectorBytes) {
+    const end = Math.min(start + sectorBytes, length);
+    let differs = false;
+    for (let index = start; index < end; index += 1) {
+      if ((durable[index] ?? 0) !== (flushing[index] ?? 0)) {
+        differs = true;
+        break;
+      }
+    }
+    if (!differs || !random.chance(0.5)) continue;
+    for (let index = start; index < end; index += 1) merged[index] = flushing[index] ?? 0;
+  }
+  const size = durable.length === flushing.length || random.chance(0.5) ? flushing.length : durable.length;
+  return merged.subarray(0, size);
+}
