@@ -419,3 +419,33 @@ describe('the durable option on real disk', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Notification across processes
+
+describe('the notification file across processes on real disk', () => {
+  it('a receiver waiting in one process wakes on a send from another, long before its poll interval', async () => {
+    await createQueue(ports, 'q', { slots: 16 });
+    // The poll interval is a minute: only the notification can wake the receiver in time.
+    const receiver = await QueueClient.open(ports, 'q', { pollIntervalMs: 60_000 });
+    try {
+      const sender = startWorker({ mode: 'sender', root, directory: 'q', count: 3, gapMs: 400 });
+      const received: Array<{ id: string; atMs: number }> = [];
+      for (let index = 0; index < 3; index += 1) {
+        const delivery = await receiver.receive({ waitMs: 20_000 });
+        expect(delivery, describeWorker(sender)).not.toBeNull();
+        received.push({ id: delivery!.id, atMs: Date.now() });
+        await receiver.ack(delivery!.receipt);
+      }
+      expect(await within(sender.exited, 10_000, 'the sender to exit')).toBe(0);
+      const sent = sender.events.filter((event) => event.event === 'sent').map((event) => event.messages![0]!);
+      expect(received.map((entry) => entry.id)).toEqual(sent.map(([id]) => id));
+      for (const [index, [, , sentAtMs]] of sent.entries()) {
+        // Measured here: a few ms (inotify on the notify directory); the bound leaves room for a loaded machine.
+        expect(received[index]!.atMs - sentAtMs!).toBeLessThan(2_000);
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@
  * NodeFileSystem and SystemClock, driven by a JSON plan given as the only argument, reporting
  * its history as JSON lines on stdout:
  *
- *   {"event":"sent","messages":[[id, body], ...]}      a send or sendBatch returned
+ *   {"event":"sent","messages":[[id, body], ...]}      a send or sendBatch returned (sender: [id, body, sentAtMs])
  *   {"event":"received","messages":[[id, body, deliveryCount, leaseExpiry], ...]}
  *   {"event":"acked","messages":[[id, body], ...]}     an ack or ackBatch returned 'acked'
  *   {"event":"stopped","point":"after-lock"}           the process stopped, waiting to be killed
@@ -61,7 +61,16 @@ export interface VictimPlan {
   readonly leaseMs: number;
 }
 
-export type WorkerPlan = MixedPlan | VictimPlan;
+/** Sends `count` messages, one by one, `gapMs` apart, then exits. */
+export interface SenderPlan {
+  readonly mode: 'sender';
+  readonly root: string;
+  readonly directory: string;
+  readonly count: number;
+  readonly gapMs: number;
+}
+
+export type WorkerPlan = MixedPlan | VictimPlan | SenderPlan;
 
 const decoder = new TextDecoder();
 
@@ -218,10 +227,24 @@ async function runVictim(plan: VictimPlan): Promise<never> {
   throw new Error(`victim ${plan.scenario}: finished without reaching its stop point`);
 }
 
+async function runSender(plan: SenderPlan): Promise<void> {
+  const ports = { fs: new NodeFileSystem(plan.root), clock: new SystemClock() };
+  const client = await QueueClient.open(ports, plan.directory);
+  for (let index = 0; index < plan.count; index += 1) {
+    if (index > 0) await new Promise((resolve) => setTimeout(resolve, plan.gapMs));
+    const body = `sender-${index}`;
+    const id = await client.send(body);
+    report({ event: 'sent', messages: [[id, body, Date.now()]] });
+  }
+  report({ event: 'done', counters: client.counters });
+  await client.close();
+}
+
 async function main(): Promise<void> {
   const plan = JSON.parse(process.argv[2] ?? '{}') as WorkerPlan;
   if (plan.mode === 'mixed') await runMixed(plan);
   else if (plan.mode === 'victim') await runVictim(plan);
+  else if (plan.mode === 'sender') await runSender(plan);
   else throw new Error(`disk-worker: unknown plan ${process.argv[2]}`);
 }
 
