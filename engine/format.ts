@@ -19,7 +19,7 @@
  */
 
 import { crc32c } from './crc32.js';
-import { NasqError, assert } from './errors.js';
+import { AssertionError, NasqError, assert } from './errors.js';
 
 export const kernelMagic = 0x4e415351; // 'NASQ' read as a little-endian u32 of "QSAN"
 export const formatVersion = 1;
@@ -159,40 +159,68 @@ export function emptySlot(offset: number, next: number, stamp: number): Slot {
 // ---------------------------------------------------------------------------------------------
 // Slots
 
+/**
+ * One DataView per buffer, kept for the next call: encoding and decoding run on every lock cycle,
+ * and a DataView per slot (or per field) was a large share of their cost. Holding on to the last
+ * buffer keeps it alive a little longer; nothing else.
+ */
+let viewBytes: Uint8Array | undefined;
+let viewBuffer: ArrayBufferLike | undefined;
+let viewOfBuffer: DataView | undefined;
+
+function viewOf(bytes: Uint8Array): DataView {
+  if (bytes === viewBytes) return viewOfBuffer!;
+  const buffer = bytes.buffer;
+  if (buffer !== viewBuffer) {
+    viewBuffer = buffer;
+    viewOfBuffer = new DataView(buffer);
+  }
+  viewBytes = bytes;
+  return viewOfBuffer!;
+}
+
+/** Copies `length` bytes from `source[sourceAt...]` to `target[targetAt...]` (no view allocated). */
+export function copyBytes(source: Uint8Array, sourceAt: number, target: Uint8Array, targetAt: number, length: number): void {
+  for (let index = 0; index < length; index += 1) target[targetAt + index] = source[sourceAt + index]!;
+}
+
 export function encodeSlot(slot: Slot, target: Uint8Array, at: number): void {
-  const view = new DataView(target.buffer, target.byteOffset + at, slotSize);
-  view.setUint8(0, slot.state);
-  view.setUint8(1, slot.flags);
-  view.setUint16(2, slot.deliveryCount, true);
-  view.setUint32(4, slot.offset, true);
-  view.setUint32(8, slot.next, true);
-  view.setUint32(12, slot.previous, true);
-  view.setFloat64(16, slot.priority, true);
-  view.setFloat64(24, slot.sendSequence, true);
-  view.setUint32(32, slot.messageClient, true);
-  view.setUint32(36, slot.messageSequence, true);
-  view.setUint32(40, slot.bodyLength, true);
-  view.setUint32(44, slot.bodyChecksum, true);
-  view.setUint32(48, slot.owner, true);
-  view.setUint32(52, slot.leaseToken, true);
-  view.setFloat64(56, slot.leaseExpiry, true);
-  view.setFloat64(64, slot.nextPriority, true);
-  view.setFloat64(72, slot.stamp, true);
-  view.setFloat64(80, slot.sentAt, true);
-  view.setUint32(88, 0, true);
-  view.setUint32(92, crc32c(target, at, at + slotSize - 4), true);
+  if (!(at >= 0 && at + slotSize <= target.length)) throw new AssertionError(`encodeSlot: ${at} + ${slotSize} lies outside a buffer of ${target.length} bytes`);
+  const view = viewOf(target);
+  const base = target.byteOffset + at;
+  view.setUint8(base, slot.state);
+  view.setUint8(base + 1, slot.flags);
+  view.setUint16(base + 2, slot.deliveryCount, true);
+  view.setUint32(base + 4, slot.offset, true);
+  view.setUint32(base + 8, slot.next, true);
+  view.setUint32(base + 12, slot.previous, true);
+  view.setFloat64(base + 16, slot.priority, true);
+  view.setFloat64(base + 24, slot.sendSequence, true);
+  view.setUint32(base + 32, slot.messageClient, true);
+  view.setUint32(base + 36, slot.messageSequence, true);
+  view.setUint32(base + 40, slot.bodyLength, true);
+  view.setUint32(base + 44, slot.bodyChecksum, true);
+  view.setUint32(base + 48, slot.owner, true);
+  view.setUint32(base + 52, slot.leaseToken, true);
+  view.setFloat64(base + 56, slot.leaseExpiry, true);
+  view.setFloat64(base + 64, slot.nextPriority, true);
+  view.setFloat64(base + 72, slot.stamp, true);
+  view.setFloat64(base + 80, slot.sentAt, true);
+  view.setUint32(base + 88, 0, true);
+  view.setUint32(base + 92, crc32c(target, at, at + slotSize - 4), true);
 }
 
 /** Why a slot image is unusable, or undefined if it is sound. */
 export function slotDefect(bytes: Uint8Array, at: number, expectedOffset: number): string | undefined {
   if (bytes.length < at + slotSize) return `slot at offset ${expectedOffset} is cut short (${bytes.length - at} of ${slotSize} bytes)`;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, slotSize);
-  const stored = view.getUint32(92, true);
+  const view = viewOf(bytes);
+  const base = bytes.byteOffset + at;
+  const stored = view.getUint32(base + 92, true);
   const computed = crc32c(bytes, at, at + slotSize - 4);
   if (stored !== computed) return `slot at offset ${expectedOffset} has checksum ${hex(stored)}, expected ${hex(computed)}`;
-  const selfOffset = view.getUint32(4, true);
+  const selfOffset = view.getUint32(base + 4, true);
   if (selfOffset !== expectedOffset) return `slot at offset ${expectedOffset} says it belongs at offset ${selfOffset}`;
-  const state = view.getUint8(0);
+  const state = bytes[at]!;
   if (state !== SlotState.empty && state !== SlotState.unread && state !== SlotState.pending) {
     return `slot at offset ${expectedOffset} has unknown state ${state}`;
   }
@@ -208,27 +236,32 @@ export function decodeSlot(bytes: Uint8Array, at: number, expectedOffset: number
   return decodeSoundSlot(bytes, at);
 }
 
-function decodeSoundSlot(bytes: Uint8Array, at: number): Slot {
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, slotSize);
+/**
+ * Decodes a slot image already known to be sound (its checksum, or the header checksum that
+ * covers it, verified; its state valid).
+ */
+export function decodeSoundSlot(bytes: Uint8Array, at: number): Slot {
+  const view = viewOf(bytes);
+  const base = bytes.byteOffset + at;
   return {
-    state: view.getUint8(0) as SlotState,
-    flags: view.getUint8(1),
-    deliveryCount: view.getUint16(2, true),
-    offset: view.getUint32(4, true),
-    next: view.getUint32(8, true),
-    previous: view.getUint32(12, true),
-    priority: view.getFloat64(16, true),
-    sendSequence: view.getFloat64(24, true),
-    messageClient: view.getUint32(32, true),
-    messageSequence: view.getUint32(36, true),
-    bodyLength: view.getUint32(40, true),
-    bodyChecksum: view.getUint32(44, true),
-    owner: view.getUint32(48, true),
-    leaseToken: view.getUint32(52, true),
-    leaseExpiry: view.getFloat64(56, true),
-    nextPriority: view.getFloat64(64, true),
-    stamp: view.getFloat64(72, true),
-    sentAt: view.getFloat64(80, true),
+    state: view.getUint8(base) as SlotState,
+    flags: view.getUint8(base + 1),
+    deliveryCount: view.getUint16(base + 2, true),
+    offset: view.getUint32(base + 4, true),
+    next: view.getUint32(base + 8, true),
+    previous: view.getUint32(base + 12, true),
+    priority: view.getFloat64(base + 16, true),
+    sendSequence: view.getFloat64(base + 24, true),
+    messageClient: view.getUint32(base + 32, true),
+    messageSequence: view.getUint32(base + 36, true),
+    bodyLength: view.getUint32(base + 40, true),
+    bodyChecksum: view.getUint32(base + 44, true),
+    owner: view.getUint32(base + 48, true),
+    leaseToken: view.getUint32(base + 52, true),
+    leaseExpiry: view.getFloat64(base + 56, true),
+    nextPriority: view.getFloat64(base + 64, true),
+    stamp: view.getFloat64(base + 72, true),
+    sentAt: view.getFloat64(base + 80, true),
   };
 }
 
@@ -241,40 +274,57 @@ const checksumAt = 124;
 export function encodeHeader(header: Header): Uint8Array {
   assert(header.journal.length <= journalCapacity, () => `journal holds ${header.journal.length} images, at most ${journalCapacity} fit`);
   const bytes = new Uint8Array(headerCopySize);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, kernelMagic, true);
-  view.setUint16(4, formatVersion, true);
-  view.setUint16(6, slotSize, true);
-  view.setFloat64(8, header.generation, true);
-  view.setUint32(16, header.totalSlots, true);
-  view.setUint32(20, header.journal.length, true);
-  view.setUint32(24, slotsOffset, true);
-  view.setUint32(28, header.emptyCount, true);
-  view.setUint32(32, header.pendingCount, true);
-  view.setUint32(36, header.unreadCount, true);
-  view.setUint32(40, header.firstUnreadOffset, true);
-  view.setUint32(44, header.lastUnreadOffset, true);
-  view.setUint32(48, header.firstEmptyOffset, true);
-  view.setUint32(52, header.firstPendingOffset, true);
-  view.setUint32(56, header.lastPendingOffset, true);
-  view.setUint32(60, header.nextClientId, true);
-  view.setFloat64(64, header.firstUnreadPriority, true);
-  view.setFloat64(72, header.lastUnreadPriority, true);
-  view.setFloat64(80, header.lastUnreadSendSequence, true);
-  view.setFloat64(88, header.firstPendingExpiry, true);
-  view.setFloat64(96, header.nextSendSequence, true);
-  view.setUint32(104, header.nextLeaseToken, true);
-  view.setUint32(108, header.reclaimEpoch, true);
-  view.setUint32(112, header.maximumDeliveries, true);
-  view.setUint32(116, header.deadCount, true);
-  view.setUint32(120, 0, true);
+  encodeHeaderFields(header, header.journal.length, bytes);
   let at = headerFixedSize;
   for (const image of header.journal) {
     encodeSlot(image, bytes, at);
     at += slotSize;
   }
-  view.setUint32(checksumAt, headerChecksum(bytes, header.journal.length), true);
+  sealHeaderCopy(bytes, header.journal.length);
   return bytes;
+}
+
+/**
+ * Writes the fixed part of a header copy (all but the checksum) into `bytes[0, headerFixedSize)`;
+ * `journalLength` images are to follow at `headerFixedSize`. Then `sealHeaderCopy`.
+ */
+export function encodeHeaderFields(header: Header, journalLength: number, bytes: Uint8Array): void {
+  if (bytes.length < headerCopySize || journalLength > journalCapacity) {
+    throw new AssertionError(`encodeHeaderFields: a ${bytes.length}-byte buffer for a journal of ${journalLength} images`);
+  }
+  const view = viewOf(bytes);
+  const base = bytes.byteOffset;
+  view.setUint32(base, kernelMagic, true);
+  view.setUint16(base + 4, formatVersion, true);
+  view.setUint16(base + 6, slotSize, true);
+  view.setFloat64(base + 8, header.generation, true);
+  view.setUint32(base + 16, header.totalSlots, true);
+  view.setUint32(base + 20, journalLength, true);
+  view.setUint32(base + 24, slotsOffset, true);
+  view.setUint32(base + 28, header.emptyCount, true);
+  view.setUint32(base + 32, header.pendingCount, true);
+  view.setUint32(base + 36, header.unreadCount, true);
+  view.setUint32(base + 40, header.firstUnreadOffset, true);
+  view.setUint32(base + 44, header.lastUnreadOffset, true);
+  view.setUint32(base + 48, header.firstEmptyOffset, true);
+  view.setUint32(base + 52, header.firstPendingOffset, true);
+  view.setUint32(base + 56, header.lastPendingOffset, true);
+  view.setUint32(base + 60, header.nextClientId, true);
+  view.setFloat64(base + 64, header.firstUnreadPriority, true);
+  view.setFloat64(base + 72, header.lastUnreadPriority, true);
+  view.setFloat64(base + 80, header.lastUnreadSendSequence, true);
+  view.setFloat64(base + 88, header.firstPendingExpiry, true);
+  view.setFloat64(base + 96, header.nextSendSequence, true);
+  view.setUint32(base + 104, header.nextLeaseToken, true);
+  view.setUint32(base + 108, header.reclaimEpoch, true);
+  view.setUint32(base + 112, header.maximumDeliveries, true);
+  view.setUint32(base + 116, header.deadCount, true);
+  view.setUint32(base + 120, 0, true);
+}
+
+/** Stores the checksum of a header copy whose fields and journal images are written. */
+export function sealHeaderCopy(bytes: Uint8Array, journalLength: number): void {
+  viewOf(bytes).setUint32(bytes.byteOffset + checksumAt, headerChecksum(bytes, journalLength), true);
 }
 
 function headerChecksum(bytes: Uint8Array, journalLength: number): number {
@@ -284,67 +334,122 @@ function headerChecksum(bytes: Uint8Array, journalLength: number): number {
 
 export type HeaderCopyResult = { ok: true; header: Header } | { ok: false; defect: string };
 
-/** Decodes one header copy found at `at` in `bytes`, reporting a defect instead of throwing. */
-export function decodeHeaderCopy(bytes: Uint8Array, at: number): HeaderCopyResult {
-  if (bytes.length < at + headerFixedSize) {
-    return { ok: false, defect: `header copy at ${at} is cut short (${Math.max(0, bytes.length - at)} bytes)` };
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, Math.min(headerCopySize, bytes.length - at));
-  const magic = view.getUint32(0, true);
-  if (magic !== kernelMagic) return { ok: false, defect: `header copy at ${at} has magic ${hex(magic)}, expected ${hex(kernelMagic)}` };
-  const version = view.getUint16(4, true);
-  if (version !== formatVersion) return { ok: false, defect: `header copy at ${at} has format version ${version}, expected ${formatVersion}` };
-  const storedSlotSize = view.getUint16(6, true);
-  if (storedSlotSize !== slotSize) return { ok: false, defect: `header copy at ${at} has slot size ${storedSlotSize}, expected ${slotSize}` };
-  const journalLength = view.getUint32(20, true);
-  if (journalLength > journalCapacity) {
-    return { ok: false, defect: `header copy at ${at} says its journal holds ${journalLength} images, at most ${journalCapacity} fit` };
-  }
-  if (bytes.length < at + headerCopySize) return { ok: false, defect: `header copy at ${at} is cut short` };
-  const stored = view.getUint32(checksumAt, true);
-  const copy = bytes.subarray(at, at + headerCopySize);
-  const computed = headerChecksum(copy, journalLength);
-  if (stored !== computed) return { ok: false, defect: `header copy at ${at} has checksum ${hex(stored)}, expected ${hex(computed)}` };
-  const totalSlots = view.getUint32(16, true);
-  const journal: Slot[] = [];
+/**
+ * Checks one header copy found at `at` in `bytes` (magic, version, sizes, checksum, and each
+ * journal image's offset and state) without decoding it. Returns its defect, or undefined if it
+ * is sound; then `journalOffsets` (if given) holds the slot offset of each journal image.
+ */
+function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[] | undefined): string | undefined {
+  if (bytes.length < at + headerFixedSize) return `header copy at ${at} is cut short (${Math.max(0, bytes.length - at)} bytes)`;
+  const view = viewOf(bytes);
+  const base = bytes.byteOffset + at;
+  const magic = view.getUint32(base, true);
+  if (magic !== kernelMagic) return `header copy at ${at} has magic ${hex(magic)}, expected ${hex(kernelMagic)}`;
+  const version = view.getUint16(base + 4, true);
+  if (version !== formatVersion) return `header copy at ${at} has format version ${version}, expected ${formatVersion}`;
+  const storedSlotSize = view.getUint16(base + 6, true);
+  if (storedSlotSize !== slotSize) return `header copy at ${at} has slot size ${storedSlotSize}, expected ${slotSize}`;
+  const journalLength = view.getUint32(base + 20, true);
+  if (journalLength > journalCapacity) return `header copy at ${at} says its journal holds ${journalLength} images, at most ${journalCapacity} fit`;
+  if (bytes.length < at + headerCopySize) return `header copy at ${at} is cut short`;
+  const stored = view.getUint32(base + checksumAt, true);
+  const computed = headerChecksum(bytes.subarray(at, at + headerCopySize), journalLength);
+  if (stored !== computed) return `header copy at ${at} has checksum ${hex(stored)}, expected ${hex(computed)}`;
+  const totalSlots = view.getUint32(base + 16, true);
   for (let index = 0; index < journalLength; index += 1) {
-    const imageAt = headerFixedSize + index * slotSize;
-    const offset = new DataView(copy.buffer, copy.byteOffset + imageAt + 4, 4).getUint32(0, true);
+    const imageAt = at + headerFixedSize + index * slotSize;
+    const offset = view.getUint32(bytes.byteOffset + imageAt + 4, true);
     if (!isSlotOffset(offset, totalSlots)) {
-      return { ok: false, defect: `header copy at ${at} has a journal image for offset ${offset}, outside the ${totalSlots} slots` };
+      return `header copy at ${at} has a journal image for offset ${offset}, outside the ${totalSlots} slots`;
     }
     // The header checksum covers the journal, so each image's own checksum need not be recomputed.
-    const state = copy[imageAt]!;
+    const state = bytes[imageAt]!;
     if (state !== SlotState.empty && state !== SlotState.unread && state !== SlotState.pending) {
-      return { ok: false, defect: `header copy at ${at} has a journal image for offset ${offset} with unknown state ${state}` };
+      return `header copy at ${at} has a journal image for offset ${offset} with unknown state ${state}`;
     }
-    journal.push(decodeSoundSlot(copy, imageAt));
+    journalOffsets?.push(offset);
   }
+  return undefined;
+}
+
+/** The fields of a sound header copy at `at`, with the given journal. */
+function decodeHeaderFields(bytes: Uint8Array, at: number, journal: Slot[]): Header {
+  const view = viewOf(bytes);
+  const base = bytes.byteOffset + at;
   return {
-    ok: true,
-    header: {
-      generation: view.getFloat64(8, true),
-      totalSlots,
-      emptyCount: view.getUint32(28, true),
-      pendingCount: view.getUint32(32, true),
-      unreadCount: view.getUint32(36, true),
-      firstUnreadOffset: view.getUint32(40, true),
-      lastUnreadOffset: view.getUint32(44, true),
-      firstEmptyOffset: view.getUint32(48, true),
-      firstPendingOffset: view.getUint32(52, true),
-      lastPendingOffset: view.getUint32(56, true),
-      nextClientId: view.getUint32(60, true),
-      firstUnreadPriority: view.getFloat64(64, true),
-      lastUnreadPriority: view.getFloat64(72, true),
-      lastUnreadSendSequence: view.getFloat64(80, true),
-      firstPendingExpiry: view.getFloat64(88, true),
-      nextSendSequence: view.getFloat64(96, true),
-      nextLeaseToken: view.getUint32(104, true),
-      reclaimEpoch: view.getUint32(108, true),
-      maximumDeliveries: view.getUint32(112, true),
-      deadCount: view.getUint32(116, true),
-      journal,
-    },
+    generation: view.getFloat64(base + 8, true),
+    totalSlots: view.getUint32(base + 16, true),
+    emptyCount: view.getUint32(base + 28, true),
+    pendingCount: view.getUint32(base + 32, true),
+    unreadCount: view.getUint32(base + 36, true),
+    firstUnreadOffset: view.getUint32(base + 40, true),
+    lastUnreadOffset: view.getUint32(base + 44, true),
+    firstEmptyOffset: view.getUint32(base + 48, true),
+    firstPendingOffset: view.getUint32(base + 52, true),
+    lastPendingOffset: view.getUint32(base + 56, true),
+    nextClientId: view.getUint32(base + 60, true),
+    firstUnreadPriority: view.getFloat64(base + 64, true),
+    lastUnreadPriority: view.getFloat64(base + 72, true),
+    lastUnreadSendSequence: view.getFloat64(base + 80, true),
+    firstPendingExpiry: view.getFloat64(base + 88, true),
+    nextSendSequence: view.getFloat64(base + 96, true),
+    nextLeaseToken: view.getUint32(base + 104, true),
+    reclaimEpoch: view.getUint32(base + 108, true),
+    maximumDeliveries: view.getUint32(base + 112, true),
+    deadCount: view.getUint32(base + 116, true),
+    journal,
+  };
+}
+
+/** Decodes one header copy found at `at` in `bytes`, reporting a defect instead of throwing. */
+export function decodeHeaderCopy(bytes: Uint8Array, at: number): HeaderCopyResult {
+  const defect = headerCopyDefect(bytes, at, undefined);
+  if (defect !== undefined) return { ok: false, defect };
+  const journalLength = viewOf(bytes).getUint32(bytes.byteOffset + at + 20, true);
+  const journal: Slot[] = [];
+  for (let index = 0; index < journalLength; index += 1) journal.push(decodeSoundSlot(bytes, at + headerFixedSize + index * slotSize));
+  return { ok: true, header: decodeHeaderFields(bytes, at, journal) };
+}
+
+/**
+ * The header of a lock cycle: the fields of the copy in force, and its journal left as bytes
+ * (`journalBytes[journalAt + index * slotSize]` is the image of slot `journalOffsets[index]`),
+ * decoded only when a slot is wanted and copied as bytes into the next copy otherwise.
+ */
+export interface CycleHeader {
+  /** The header; its `journal` is empty (the images are in `journalBytes`). */
+  header: Header;
+  copy: 0 | 1;
+  journalBytes: Uint8Array;
+  journalAt: number;
+  journalOffsets: number[];
+}
+
+/**
+ * `chooseHeader` for a lock cycle: picks the same copy, or throws the same CORRUPT, but leaves
+ * the journal images as bytes.
+ */
+export function chooseCycleHeader(region: Uint8Array): CycleHeader {
+  if (region.length >= headerRegionSize) {
+    const view = viewOf(region);
+    const firstGeneration = view.getFloat64(region.byteOffset + 8, true);
+    const secondGeneration = view.getFloat64(region.byteOffset + headerCopySize + 8, true);
+    const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
+    const at = newer * headerCopySize;
+    const journalOffsets: number[] = [];
+    if (headerCopyDefect(region, at, journalOffsets) === undefined) {
+      return { header: decodeHeaderFields(region, at, []), copy: newer, journalBytes: region, journalAt: at + headerFixedSize, journalOffsets };
+    }
+  }
+  // The slow path (a damaged or short copy): exactly chooseHeader's choice among both copies.
+  const chosen = chooseHeader(region, { verifyBoth: true });
+  const journalOffsets = chosen.header.journal.map((image) => image.offset);
+  return {
+    header: { ...chosen.header, journal: [] },
+    copy: chosen.copy,
+    journalBytes: region,
+    journalAt: chosen.copy * headerCopySize + headerFixedSize,
+    journalOffsets,
   };
 }
 
@@ -364,9 +469,9 @@ export function chooseHeader(region: Uint8Array, options: { verifyBoth?: boolean
   if (options.verifyBoth !== true && region.length >= headerRegionSize) {
     // Fast path of every lock cycle: verify only the copy that claims the higher generation; the
     // other is checked only if that one fails.
-    const view = new DataView(region.buffer, region.byteOffset, headerRegionSize);
-    const firstGeneration = view.getFloat64(8, true);
-    const secondGeneration = view.getFloat64(headerCopySize + 8, true);
+    const view = viewOf(region);
+    const firstGeneration = view.getFloat64(region.byteOffset + 8, true);
+    const secondGeneration = view.getFloat64(region.byteOffset + headerCopySize + 8, true);
     const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
     const attempt = decodeHeaderCopy(region, newer === 0 ? 0 : headerCopySize);
     if (attempt.ok) return { header: attempt.header, copy: newer, otherDefect: undefined };

@@ -14,16 +14,21 @@
  * 4. With the durable option, fsync again.
  */
 
+import { freshBytes } from './byte-slab.js';
 import { NasqError, assert } from './errors.js';
 import {
-  chooseHeader,
+  chooseCycleHeader,
+  copyBytes,
   decodeSlot,
-  encodeHeader,
+  decodeSoundSlot,
+  encodeHeaderFields,
   encodeSlot,
   headerCopySize,
+  headerFixedSize,
   headerRegionSize,
   isSlotOffset,
   journalCapacity,
+  sealHeaderCopy,
   slotDefect,
   slotSize,
   slotsOffset,
@@ -48,11 +53,24 @@ export interface TransactionOptions {
 /** Images one item of any operation may dirty at most; batches checkpoint below the capacity. */
 export const maximumImagesPerItem = 5;
 
+const ascending = (a: number, b: number): number => a - b;
+
 export class KernelTransaction {
-  /** The working header: mutate freely, `commit` writes it. */
+  /**
+   * The working header: mutate freely, `commit` writes it. Its `journal` stays empty: the
+   * transaction keeps the journal itself (as the bytes of the copy in force, decoded on demand).
+   */
   readonly header: Header;
   private copyInForce: 0 | 1;
-  private committedJournal: Map<number, Slot>;
+  /**
+   * The committed journal as bytes: the image of slot `offset` is `slotSize` bytes at
+   * `committedAt.get(offset)` in `committedBytes` (the copy read, then each copy written). Carried
+   * into the next copy byte for byte, so an unchanged image is never decoded or re-encoded.
+   */
+  private committedBytes: Uint8Array;
+  private committedAt = new Map<number, number>();
+  /** Committed journal images decoded so far (each offset decoded at most once, then shared). */
+  private readonly committedDecoded = new Map<number, Slot>();
   private readonly dirty = new Map<number, Slot>();
   private readonly diskCache = new Map<number, Slot>();
   private headerChanged = false;
@@ -65,21 +83,27 @@ export class KernelTransaction {
     private readonly options: TransactionOptions,
     header: Header,
     copy: 0 | 1,
+    journalBytes: Uint8Array,
+    journalAt: number,
+    journalOffsets: readonly number[],
   ) {
     this.header = header;
     this.copyInForce = copy;
-    this.committedJournal = new Map(header.journal.map((image) => [image.offset, image]));
+    this.committedBytes = journalBytes;
+    for (let index = 0; index < journalOffsets.length; index += 1) {
+      this.committedAt.set(journalOffsets[index]!, journalAt + index * slotSize);
+    }
   }
 
   /** Reads the header region (the caller holds the header lock) and starts a transaction. */
   static async begin(fs: FileSystem, handle: FileHandle, options: TransactionOptions): Promise<KernelTransaction> {
     const region = await fs.read(handle, 0, headerRegionSize);
-    const chosen = chooseHeader(region);
+    const chosen = chooseCycleHeader(region);
     const defect = validateHeaderFields(chosen.header);
     if (defect !== undefined) {
       throw new NasqError('CORRUPT', `kernel header: ${defect}`, { details: { structure: 'header', generation: chosen.header.generation } });
     }
-    return new KernelTransaction(fs, handle, options, chosen.header, chosen.copy);
+    return new KernelTransaction(fs, handle, options, chosen.header, chosen.copy, chosen.journalBytes, chosen.journalAt, chosen.journalOffsets);
   }
 
   /** Marks the header as changed (slot changes mark it on their own). */
@@ -96,6 +120,18 @@ export class KernelTransaction {
     return this.dirty.size + maximumImagesPerItem <= journalCapacity;
   }
 
+  /**
+   * The current image of a slot if it is known without reading the file (this cycle's change, the
+   * journal's, or one read before), else undefined. Lets a caller skip an await.
+   */
+  knownSlot(offset: number): Slot | undefined {
+    const changed = this.dirty.get(offset);
+    if (changed !== undefined) return changed;
+    const committed = this.committedImage(offset);
+    if (committed !== undefined) return committed;
+    return this.diskCache.get(offset);
+  }
+
   /** The current image of a slot: this cycle's change, else the journal's, else the slot area's. */
   async slot(offset: number): Promise<Slot> {
     if (!isSlotOffset(offset, this.header.totalSlots)) {
@@ -103,7 +139,7 @@ export class KernelTransaction {
         details: { structure: 'link', offset },
       });
     }
-    const known = this.dirty.get(offset) ?? this.committedJournal.get(offset) ?? this.diskCache.get(offset);
+    const known = this.knownSlot(offset);
     if (known !== undefined) return known;
     const lastOffset = slotsOffset + (this.header.totalSlots - 1) * slotSize;
     const count = Math.max(1, Math.min(this.options.readAheadSlots, (lastOffset - offset) / slotSize + 1));
@@ -119,8 +155,8 @@ export class KernelTransaction {
     // only if it is ever wanted (it is then read again and fails on its own).
     for (let at = slotSize; at + slotSize <= bytes.length; at += slotSize) {
       const neighbour = offset + at;
-      if (this.committedJournal.has(neighbour) || this.dirty.has(neighbour) || this.diskCache.has(neighbour)) continue;
-      if (slotDefect(bytes, at, neighbour) === undefined) this.diskCache.set(neighbour, decodeSlot(bytes, at, neighbour));
+      if (this.committedAt.has(neighbour) || this.dirty.has(neighbour) || this.diskCache.has(neighbour)) continue;
+      if (slotDefect(bytes, at, neighbour) === undefined) this.diskCache.set(neighbour, decodeSoundSlot(bytes, at));
     }
     return wanted;
   }
@@ -143,43 +179,77 @@ export class KernelTransaction {
    */
   async commit(): Promise<void> {
     if (!this.headerChanged) return;
-    assert(this.dirty.size <= journalCapacity, () => `commit: ${this.dirty.size} changed slots exceed the journal's ${journalCapacity}`);
-    const journal = new Map(this.committedJournal);
-    for (const [offset, image] of this.dirty) journal.set(offset, image);
-    if (journal.size > Math.max(this.options.journalSoftLimit, this.dirty.size)) {
-      const evicted: Slot[] = [];
-      for (const [offset, image] of this.committedJournal) {
-        if (!this.dirty.has(offset)) evicted.push(image);
-      }
-      await this.writeToSlotArea(evicted);
-      if (this.options.durable) await this.fs.sync(this.handle);
-      journal.clear();
-      for (const [offset, image] of this.dirty) journal.set(offset, image);
-      for (const image of evicted) this.diskCache.set(image.offset, image);
+    const dirty = this.dirty;
+    assert(dirty.size <= journalCapacity, () => `commit: ${dirty.size} changed slots exceed the journal's ${journalCapacity}`);
+    // The new journal: the committed images this cycle did not change, then this cycle's.
+    let carried: number[] = [];
+    for (const offset of this.committedAt.keys()) {
+      if (!dirty.has(offset)) carried.push(offset);
     }
+    if (carried.length + dirty.size > Math.max(this.options.journalSoftLimit, dirty.size)) {
+      // They stay in the committed copy's journal until the header write, so a crash loses nothing.
+      await this.writeToSlotArea(carried);
+      if (this.options.durable) await this.fs.sync(this.handle);
+      for (const offset of carried) {
+        this.diskCache.set(offset, this.committedImage(offset)!);
+        this.committedDecoded.delete(offset);
+      }
+      carried = [];
+    }
+    const offsets = carried;
+    for (const offset of dirty.keys()) offsets.push(offset);
+    offsets.sort(ascending);
     this.header.generation += 1;
-    this.header.journal = [...journal.values()].sort((a, b) => a.offset - b.offset);
-    const bytes = encodeHeader(this.header);
+    const bytes = freshBytes(headerCopySize);
+    encodeHeaderFields(this.header, offsets.length, bytes);
+    const nextAt = new Map<number, number>();
+    let at = headerFixedSize;
+    for (const offset of offsets) {
+      const image = dirty.get(offset);
+      if (image === undefined) {
+        copyBytes(this.committedBytes, this.committedAt.get(offset)!, bytes, at, slotSize);
+      } else {
+        encodeSlot(image, bytes, at);
+      }
+      nextAt.set(offset, at);
+      at += slotSize;
+    }
+    sealHeaderCopy(bytes, offsets.length);
     const target: 0 | 1 = this.copyInForce === 0 ? 1 : 0;
     await this.fs.write(this.handle, target * headerCopySize, bytes);
     if (this.options.durable) await this.fs.sync(this.handle);
     this.copyInForce = target;
-    this.committedJournal = journal;
-    this.dirty.clear();
+    this.committedBytes = bytes;
+    this.committedAt = nextAt;
+    for (const [offset, image] of dirty) this.committedDecoded.set(offset, image);
+    dirty.clear();
     this.headerChanged = false;
     this.commits += 1;
   }
 
-  /** Writes images to their places, one write per run of adjacent slots. */
-  private async writeToSlotArea(images: Slot[]): Promise<void> {
-    images.sort((a, b) => a.offset - b.offset);
+  /** The committed journal's image of a slot, decoded once; undefined if the journal has none. */
+  private committedImage(offset: number): Slot | undefined {
+    const decoded = this.committedDecoded.get(offset);
+    if (decoded !== undefined) return decoded;
+    const at = this.committedAt.get(offset);
+    if (at === undefined) return undefined;
+    const image = decodeSoundSlot(this.committedBytes, at);
+    this.committedDecoded.set(offset, image);
+    return image;
+  }
+
+  /** Writes committed journal images to their places (as bytes), one write per run of adjacent slots. */
+  private async writeToSlotArea(offsets: number[]): Promise<void> {
+    offsets.sort(ascending);
     let runStart = 0;
-    while (runStart < images.length) {
+    while (runStart < offsets.length) {
       let runEnd = runStart + 1;
-      while (runEnd < images.length && images[runEnd]!.offset === images[runEnd - 1]!.offset + slotSize) runEnd += 1;
-      const bytes = new Uint8Array((runEnd - runStart) * slotSize);
-      for (let index = runStart; index < runEnd; index += 1) encodeSlot(images[index]!, bytes, (index - runStart) * slotSize);
-      await this.fs.write(this.handle, images[runStart]!.offset, bytes);
+      while (runEnd < offsets.length && offsets[runEnd]! === offsets[runEnd - 1]! + slotSize) runEnd += 1;
+      const bytes = freshBytes((runEnd - runStart) * slotSize);
+      for (let index = runStart; index < runEnd; index += 1) {
+        copyBytes(this.committedBytes, this.committedAt.get(offsets[index]!)!, bytes, (index - runStart) * slotSize, slotSize);
+      }
+      await this.fs.write(this.handle, offsets[runStart]!, bytes);
       runStart = runEnd;
     }
   }
