@@ -6,8 +6,9 @@
 import { engineDiskSuite } from './engine-disk.js';
 import { engineMemorySuite } from './engine-memory.js';
 import type { Figures, Suite } from './harness.js';
+import { simSuite } from './sim.js';
 
-const suites: Suite[] = [engineMemorySuite, engineDiskSuite];
+const suites: Suite[] = [engineMemorySuite, engineDiskSuite, simSuite];
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(name);

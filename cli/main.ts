@@ -12,6 +12,7 @@ import { UsageError } from './durations.js';
 import { processOutput } from './output.js';
 import { queueCommands } from './queue-commands.js';
 import { demoCommand, runDemo } from './demo-command.js';
+import { simCommands } from './sim-command.js';
 import { checkCommand, replayCommand, runCheck, runCommand, runReplay, runRun, runScenarios, scenariosCommand } from './check-commands.js';
 
 export const exitCodes = { ok: 0, violation: 1, usage: 2, liveness: 3 } as const;
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
       runDemo(args as unknown as { messages: number; clients: number; json: boolean }, output),
     )
     .command('queue', 'use a queue on a real directory (local disk or a mounted share)', (command) => queueCommands(command, output))
+    .command('sim', 'the deterministic simulator: run a plain workload on the simulated share', (command) => simCommands(command, output))
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .recommendCommands()

@@ -62,6 +62,11 @@ export interface SimulationOptions {
    * (the engine relies on it). 0 gives the exact virtual time (sub-millisecond tests).
    */
   readonly clockResolutionMs?: number;
+  /**
+   * Builds the simulated share. Default `new SimServer(scheduler, trace, server)`. The benchmarks
+   * pass `NullServer` (null-server.ts), a share that does nothing, to measure the scheduler alone.
+   */
+  readonly createServer?: (scheduler: Scheduler, trace: Trace, options: ServerOptions | undefined) => SimServer;
 }
 
 const knownOptions = new Set([
@@ -78,6 +83,7 @@ const knownOptions = new Set([
   'reconnectMs',
   'sessionLossNoticeMs',
   'clockResolutionMs',
+  'createServer',
 ]);
 
 export interface RunOptions {
@@ -192,7 +198,7 @@ export class Simulation implements ClientEnvironment, EventHandler {
       status: (code) => statusNames[code] ?? String(code),
       client: (index) => this.clientList[index]?.name ?? `client-${index}`,
     });
-    this.server = new SimServer(this.scheduler, this.trace, options.server);
+    this.server = options.createServer === undefined ? new SimServer(this.scheduler, this.trace, options.server) : options.createServer(this.scheduler, this.trace, options.server);
     this.epochMs = this.server.options.epochMs;
     const latency = options.latency;
     this.latency =

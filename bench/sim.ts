@@ -1,0 +1,179 @@
+/**
+ * The simulator's speed and size (issue 4):
+ *
+ * - `sim.fsOpsPerSec`: simulated file-system port calls per wall second, 64 virtual clients
+ *   running the engine (send, receive, ack: sim/plain-run.ts) on one queue on the simulated share.
+ * - `sim.ceilingOpsPerSec`: the same port calls over a share that does nothing (sim/null-server.ts):
+ *   the simulator's own cost per call, with no engine and no server work. The calls are those an
+ *   engine run made, recorded per client and replayed in order (the engine cannot run on a share
+ *   that stores nothing).
+ * - `sim.fsOpsShareOfCeiling`: the first over the second (target at least 0.25).
+ * - `sim.peakRssMb.1000clients`: peak resident memory of one run of 1,000 clients and 1,000,000
+ *   messages, in a child process with a 4 GiB heap limit (sim-peak-worker.ts); the run's own
+ *   rate is `sim.fsOpsPerSec.1000clients`.
+ *
+ * Each rate is the median of several runs (at least three, more while the time budget lasts), after
+ * one untimed warm-up run.
+ */
+
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { FileHandle, FileSystem, Ports, WatchHandle } from '../engine/ports.js';
+import { createNullServer } from '../sim/null-server.js';
+import { runPlainWorkload } from '../sim/plain-run.js';
+import { Simulation } from '../sim/simulation.js';
+import { median, round, type Figures, type Suite } from './harness.js';
+
+const benchmarkClients = 64;
+const messagesPerClient = 50;
+const minimumRuns = 3;
+const maximumRuns = 15;
+
+/** Runs `once` at least `minimumRuns` times and while the budget lasts; the median rate. */
+async function medianOfRuns(timeMs: number, once: () => Promise<{ fsOps: number; wallMs: number }>): Promise<number> {
+  const rates: number[] = [];
+  let spentMs = 0;
+  while (rates.length < minimumRuns || (spentMs < timeMs && rates.length < maximumRuns)) {
+    const { fsOps, wallMs } = await once();
+    rates.push((fsOps * 1000) / wallMs);
+    spentMs += wallMs;
+  }
+  return median(rates);
+}
+
+export async function engineRun(seed: number): Promise<{ fsOps: number; wallMs: number }> {
+  const result = await runPlainWorkload({ seed, clients: benchmarkClients, messages: benchmarkClients * messagesPerClient });
+  if (result.duplicates !== 0 || result.missing !== 0) throw new Error(`benchmark: ${result.duplicates} duplicate and ${result.missing} missing acks`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ceiling: record the port calls of an engine run, replay them on the null server.
+
+type Method = keyof FileSystem;
+
+interface RecordedCall {
+  readonly method: Method;
+  /** Arguments; a handle argument is `{ handle: n }`, the n-th handle the client opened. */
+  readonly args: unknown[];
+}
+
+interface HandleReference {
+  readonly handle: number;
+}
+
+const handleMethods = new Set<Method>(['open', 'watch']);
+
+/** A file system that forwards every call and records it (with handles numbered). */
+function recordingFileSystem(inner: FileSystem, calls: RecordedCall[]): FileSystem {
+  const handles = new Map<FileHandle | WatchHandle, number>();
+  return new Proxy(inner, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = property as Method;
+      return async (...args: unknown[]) => {
+        calls.push({
+          method,
+          args: args.map((argument) => {
+            const handle = typeof argument === 'object' && argument !== null ? handles.get(argument as FileHandle) : undefined;
+            return handle === undefined ? argument : ({ handle } satisfies HandleReference);
+          }),
+        });
+        const result = (await (value as (...parameters: unknown[]) => Promise<unknown>).apply(target, args)) as FileHandle;
+        if (handleMethods.has(method)) handles.set(result, handles.size);
+        return result;
+      };
+    },
+  });
+}
+
+/** The port calls of every worker of one engine run, in each worker's order. */
+export async function recordEngineCalls(seed: number): Promise<RecordedCall[][]> {
+  const perClient: RecordedCall[][] = Array.from({ length: benchmarkClients }, () => []);
+  await runPlainWorkload({
+    seed,
+    clients: benchmarkClients,
+    messages: benchmarkClients * messagesPerClient,
+    wrapPorts: (ports: Ports, index: number) => ({ fs: recordingFileSystem(ports.fs, perClient[index]!), clock: ports.clock }),
+  });
+  return perClient;
+}
+
+export async function ceilingRun(seed: number, recorded: RecordedCall[][]): Promise<{ fsOps: number; wallMs: number }> {
+  const simulation = new Simulation({ seed, trace: { windowSize: 256 }, createServer: createNullServer });
+  recorded.forEach((calls, index) => {
+    simulation.addClient(`client-${index}`, async ({ fs }) => {
+      const handles: unknown[] = [];
+      for (const call of calls) {
+        const args = call.args.map((argument) =>
+          typeof argument === 'object' && argument !== null && 'handle' in argument ? handles[(argument as HandleReference).handle] : argument,
+        );
+        const result = await (fs[call.method] as (...parameters: unknown[]) => Promise<unknown>).apply(fs, args);
+        if (handleMethods.has(call.method)) handles.push(result);
+      }
+    });
+  });
+  const { stats } = await simulation.run();
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peak memory of 1,000 clients and 1,000,000 messages, in a child process.
+
+export interface PeakReport {
+  readonly maxRssMb: number;
+  readonly wallMs: number;
+  readonly fsOps: number;
+  readonly acked: number;
+  readonly duplicates: number;
+  readonly missing: number;
+}
+
+async function peakRun(): Promise<PeakReport> {
+  const here = fileURLToPath(import.meta.url);
+  const compiled = here.endsWith('.js');
+  const worker = fileURLToPath(new URL(compiled ? './sim-peak-worker.js' : './sim-peak-worker.ts', import.meta.url));
+  const args = ['--max-old-space-size=4096', ...(compiled ? [] : ['--import', 'tsx']), worker, '1000', '1000000'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) {
+        reject(new Error(`benchmark: the 1,000-client run exited with ${code} (heap limit 4 GiB)`));
+        return;
+      }
+      resolve(JSON.parse(stdout) as PeakReport);
+    });
+  });
+}
+
+export const simSuite: Suite = {
+  name: 'sim',
+  async run({ timeMs, verbose }): Promise<Figures> {
+    const log = (line: string): void => {
+      if (verbose) process.stderr.write(`  ${line}\n`);
+    };
+    // One untimed run of each first: the optimizing compiler's warm-up is not the simulator's speed.
+    await engineRun(0);
+    let seed = 1;
+    const fsOpsPerSec = await medianOfRuns(timeMs, () => engineRun(seed++));
+    log(`engine over the simulated share: ${Math.round(fsOpsPerSec)} fs ops/s`);
+    const recorded = await recordEngineCalls(1);
+    await ceilingRun(0, recorded);
+    const ceilingOpsPerSec = await medianOfRuns(timeMs, () => ceilingRun(seed++, recorded));
+    log(`the same calls over the null share: ${Math.round(ceilingOpsPerSec)} fs ops/s`);
+    const peak = await peakRun();
+    if (peak.duplicates !== 0 || peak.missing !== 0) throw new Error(`benchmark: the 1,000-client run had ${peak.duplicates} duplicate and ${peak.missing} missing acks`);
+    log(`1,000 clients, 1,000,000 messages: ${(peak.wallMs / 1000).toFixed(1)} s, peak RSS ${peak.maxRssMb.toFixed(0)} MB`);
+    return {
+      'sim.fsOpsPerSec': Math.round(fsOpsPerSec),
+      'sim.ceilingOpsPerSec': Math.round(ceilingOpsPerSec),
+      'sim.fsOpsShareOfCeiling': round(fsOpsPerSec / ceilingOpsPerSec, 3),
+      'sim.peakRssMb.1000clients': round(peak.maxRssMb, 1),
+      'sim.fsOpsPerSec.1000clients': Math.round((peak.fsOps * 1000) / peak.wallMs),
+    };
+  },
+};
