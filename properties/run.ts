@@ -89,7 +89,10 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
   const checkEveryCommit = options.checkEveryCommit ?? true;
   simulation.server.onWrite(kernelPath, (event) => {
     const tracePosition = simulation.trace.count;
-    const holdsLock = simulation.server
+    // A power loss reverts the file at the server (no client wrote it).
+    const holdsLock =
+      event.operation === 'power-loss' ||
+      simulation.server
       .locks(kernelPath)
       .some((lock) => lock.openId === event.openId && lock.mode === 'exclusive' && lock.offset === 0 && lock.length === headerRegionSize);
     if (!holdsLock) {
