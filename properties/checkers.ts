@@ -442,6 +442,10 @@ const liveness: Checker = ({ history, observations, config }) => {
       break;
     }
   }
+  if (problems.length > 0 && observations.arrayLost) {
+    // A lost array cannot deliver anything: the run cannot tell whether the engine would have settled.
+    return { validity: 'unknown', explanation: `the RAID array was lost, so the run could not settle (array loss, not an engine bug): ${problems.join('; ')}`, operations, tracePositions: [] };
+  }
   if (problems.length > 0) return { validity: 'invalid', explanation: problems.join('; '), operations, tracePositions: [] };
   return valid('after heal every message got acked and no receiver came back empty-handed while one was ready');
 };

@@ -82,12 +82,12 @@ export const builtinScenarios: ScenarioInput[] = [
     name: 'raid-double-failure',
     description: 'two disks of a RAID-5 array fail: the array is lost, and the checkers say so instead of blaming the engine',
     clients: { senders: 2, receivers: 2 },
-    workload: { messages: { min: 10, max: 40 } },
+    workload: { messages: { min: 20, max: 60 }, sendIntervalMs: 20 },
     latency: 'lan-hdd-raid6',
     nemesis: {
       faults: [
-        { kind: 'disk-failure', atMs: { min: 0, max: 500 }, target: 'server', parameters: { disk: 0, level: 5 } },
-        { kind: 'disk-failure', atMs: { min: 600, max: 1_500 }, target: 'server', parameters: { disk: 1, level: 5 } },
+        { kind: 'disk-failure', atMs: { min: 0, max: 300 }, target: 'server', parameters: { disk: 0, level: 5 } },
+        { kind: 'disk-failure', atMs: { min: 300, max: 900 }, target: 'server', parameters: { disk: 1, level: 5 } },
       ],
     },
     options: { faultPhaseMs: 2_000, settleMs: 60_000 },
