@@ -8,6 +8,9 @@
  * - engine.disk.bodyFileFloorUs: what the body files alone cost per message, measured with
  *   node:fs/promises directly (create a 256-byte file exclusively, read it, delete it), serially:
  *   the floor of a design with one file per message body, for comparison.
+ * - engine.disk.msgsPerSec.batch32.bodiesInMemory: batch32 with the kernel file, locks and
+ *   notification on disk but the bodies kept in memory: what the lock cycles alone allow, the
+ *   ceiling of any body layout (for instance one body file per batch). Not a real configuration.
  */
 
 import * as fs from 'node:fs/promises';
@@ -15,15 +18,41 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { NodeFileSystem } from '../adapters/node-file-system.js';
 import { SystemClock } from '../adapters/system-clock.js';
+import type { FileSystem } from '../engine/ports.js';
 import { QueueClient, createQueue } from '../engine/queue.js';
 import { medianRate, round, type Figures, type Suite } from './harness.js';
 
 const body = new Uint8Array(256).fill(7);
 
-async function openQueue(root: string, name: string, durable: boolean): Promise<QueueClient> {
-  const ports = { fs: new NodeFileSystem(root), clock: new SystemClock() };
+async function openQueue(root: string, name: string, durable: boolean, bodiesInMemory = false): Promise<QueueClient> {
+  const disk = new NodeFileSystem(root);
+  const ports = { fs: bodiesInMemory ? withBodiesInMemory(disk) : disk, clock: new SystemClock() };
   await createQueue(ports, name, { slots: 1024 });
   return QueueClient.open(ports, name, { durable });
+}
+
+/** Whole-file calls on message bodies go to a Map; everything else to the disk. */
+function withBodiesInMemory(disk: FileSystem): FileSystem {
+  const bodies = new Map<string, Uint8Array>();
+  const isBody = (path: string): boolean => path.includes('/msg/');
+  const memory: Partial<FileSystem> = {
+    writeFile: async (path, data, options) => {
+      if (!isBody(path)) return disk.writeFile(path, data, options);
+      bodies.set(path, data);
+    },
+    readFile: async (path) => (isBody(path) ? bodies.get(path)! : disk.readFile(path)),
+    unlink: async (path) => {
+      if (!isBody(path)) return disk.unlink(path);
+      bodies.delete(path);
+    },
+  };
+  return new Proxy(disk, {
+    get(target, property, receiver) {
+      if (typeof property === 'string' && property in memory) return memory[property as keyof FileSystem];
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 async function oneMessage(client: QueueClient): Promise<void> {
@@ -50,7 +79,8 @@ export const engineDiskSuite: Suite = {
       const single = await openQueue(root, 'single', false);
       const batched = await openQueue(root, 'batched', false);
       const durable = await openQueue(root, 'durable', true);
-      clients.push(single, batched, durable);
+      const kernelOnly = await openQueue(root, 'kernel-only', false, true);
+      clients.push(single, batched, durable, kernelOnly);
       const raw = nodePath.join(root, 'raw');
       await fs.mkdir(raw);
       let sequence = 0;
@@ -71,6 +101,9 @@ export const engineDiskSuite: Suite = {
         ),
         'engine.disk.msgsPerSec.durable': round(await medianRate('engine.disk durable', () => oneMessage(durable), { timeMs })),
         'engine.disk.bodyFileFloorUs': round(1_000_000 / rawRate, 1),
+        'engine.disk.msgsPerSec.batch32.bodiesInMemory': round(
+          await medianRate('engine.disk batch32 bodies in memory', () => batchOf(kernelOnly, 32), { timeMs, itemsPerIteration: 32 }),
+        ),
       };
     } finally {
       for (const client of clients) await client.close();
