@@ -16,6 +16,7 @@ import type { TraceOptions } from '../sim/trace.js';
 import { compose, runCheckers, type CheckResult, type Observations, type Validity } from './checkers.js';
 import type { RunConfig } from './config.js';
 import { History } from './history.js';
+import type { MetricsCollector, RunMetrics } from '../reports/metrics.js';
 import { Workload } from './workload.js';
 
 export const queueDirectory = 'q';
@@ -30,6 +31,8 @@ export interface RunOptions {
   readonly trace?: TraceOptions;
   /** Check the kernel's invariants after every header commit (default true; costs time on big runs). */
   readonly checkEveryCommit?: boolean;
+  /** Collects time series, latency histograms and lock times for reports (costs time; default none). */
+  readonly metrics?: MetricsCollector;
 }
 
 export interface RunSummary {
@@ -55,17 +58,22 @@ export interface RunOutcome {
   readonly nemesis: NemesisHandle;
   /** The simulation itself failed (a client threw a programmer error, a deadlock, ...). */
   readonly simulationError: string | undefined;
+  /** With `RunOptions.metrics`: the run's metrics. */
+  readonly metrics?: RunMetrics;
 }
 
 export async function runScenario(config: RunConfig, options: RunOptions = {}): Promise<RunOutcome> {
+  const recorder = options.metrics?.startRun(kernelPath);
+  const trace = recorder === undefined ? options.trace : { ...options.trace, observer: recorder.traceObserver };
   const simulation = new Simulation({
     seed: config.simulationSeed,
     latency: latencyModelFor(config.latency),
     actimeoMs: config.actimeoMs,
     clientErrors: 'record',
-    ...(options.trace === undefined ? {} : { trace: options.trace }),
+    ...(trace === undefined ? {} : { trace }),
   });
   const history = new History({ nowMs: () => simulation.nowMs, tracePosition: () => simulation.trace.count });
+  recorder?.attach(simulation, history);
 
   // The queue is created by a client of its own before anything else runs.
   simulation.addClient('setup', async (ports) => {
@@ -239,6 +247,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     simulation,
     nemesis,
     simulationError,
+    metrics: recorder?.finish(),
   };
 }
 

@@ -63,11 +63,16 @@ export interface TraceNames {
   client(index: number): string;
 }
 
+/** Told of every record as it is made, with its numbers (no allocation): metrics collectors. */
+export type TraceObserver = (timeMs: number, kind: TraceKind, client: number, operation: number, status: number, position: number, length: number, path: string) => void;
+
 export interface TraceOptions {
   /** How many of the latest records to keep for `window()`. Default 4096; 0 keeps none. */
   readonly windowSize?: number;
   /** Receives every record as a line, in order. Default none. */
   readonly sink?: TraceSink;
+  /** Told of every record, in order (reports/metrics.ts). Default none. */
+  readonly observer?: TraceObserver;
 }
 
 const fnvPrime = 0x01000193;
@@ -123,6 +128,7 @@ export const emptyDigest = 0x811c9dc5;
 export class Trace {
   private readonly windowSize: number;
   private readonly sink: TraceSink | undefined;
+  private readonly observer: TraceObserver | undefined;
   private names: TraceNames | undefined;
   private readonly times: Float64Array;
   private readonly kinds: Uint8Array;
@@ -145,6 +151,7 @@ export class Trace {
     }
     this.windowSize = windowSize;
     this.sink = options.sink;
+    this.observer = options.observer;
     this.times = new Float64Array(windowSize);
     this.kinds = new Uint8Array(windowSize);
     this.clients = new Int32Array(windowSize);
@@ -210,6 +217,7 @@ export class Trace {
     if (this.sink !== undefined) {
       this.sink.write(this.formatSlotValues(this.count - 1, timeMs, kind, client, operation, status, digest, position, length, path));
     }
+    if (this.observer !== undefined) this.observer(timeMs, kind, client, operation, status, position, length, path);
   }
 
   /** The running hash of every record so far: 16 hex digits. */
