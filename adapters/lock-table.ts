@@ -23,9 +23,6 @@
 import { assert } from '../engine/errors.js';
 import type { LockMode } from '../engine/ports.js';
 
-/** One past the largest byte a 64-bit range can reach. */
-const maximumEndExclusive = 2n ** 64n;
-
 export interface HeldLock {
   readonly owner: number;
   readonly offset: number;
@@ -41,17 +38,11 @@ export type LockAttempt = 'granted' | 'conflict' | 'invalid';
 
 /**
  * SMB allows any range within 64 bits; JavaScript numbers are exact only below 2^53, so ranges
- * reaching past that are refused as invalid here (nothing in nasq locks anywhere near it).
+ * reaching past that are refused as invalid here (nothing in nasq locks anywhere near it). An end
+ * that is a safe integer is far below 2^64, so SMB's own overflow rule needs no separate check.
  */
 export function isValidRange(offset: number, length: number): boolean {
-  return (
-    Number.isSafeInteger(offset) &&
-    Number.isSafeInteger(length) &&
-    Number.isSafeInteger(offset + length) &&
-    offset >= 0 &&
-    length >= 0 &&
-    BigInt(offset) + BigInt(length) <= maximumEndExclusive
-  );
+  return Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && Number.isSafeInteger(offset + length);
 }
 
 function overlaps(aOffset: number, aLength: number, bOffset: number, bLength: number): boolean {
@@ -72,6 +63,12 @@ function requestConflicts(existing: HeldLock, owner: number, offset: number, len
 export class LockTable<Token = unknown> {
   private readonly locks: HeldLock[] = [];
   private readonly waiters: LockWaiter<Token>[] = [];
+  /**
+   * How many waiters wait for each range ("offset/length"). When they all wait for one range (the
+   * common case: every client queues for the same header lock), a grant pass can stop at the first
+   * exclusive waiter that stays blocked: FIFO keeps every later one behind it.
+   */
+  private readonly waitersByRange = new Map<string, number>();
 
   /** Tries to take a lock at once. */
   tryLock(owner: number, offset: number, length: number, mode: LockMode): LockAttempt {
@@ -90,6 +87,7 @@ export class LockTable<Token = unknown> {
   enqueue(owner: number, offset: number, length: number, mode: LockMode, token: Token): void {
     assert(isValidRange(offset, length), 'enqueue: an invalid range must be refused by tryLock first');
     this.waiters.push({ owner, offset, length, mode, token });
+    this.countWaiter(offset, length, 1);
   }
 
   /**
@@ -117,7 +115,11 @@ export class LockTable<Token = unknown> {
   releaseOwner(owner: number): { granted: LockWaiter<Token>[]; dropped: LockWaiter<Token>[] } {
     const dropped: LockWaiter<Token>[] = [];
     for (let position = this.waiters.length - 1; position >= 0; position -= 1) {
-      if (this.waiters[position]!.owner === owner) dropped.unshift(...this.waiters.splice(position, 1));
+      const waiter = this.waiters[position]!;
+      if (waiter.owner !== owner) continue;
+      this.waiters.splice(position, 1);
+      this.countWaiter(waiter.offset, waiter.length, -1);
+      dropped.unshift(waiter);
     }
     let removed = false;
     for (let position = this.locks.length - 1; position >= 0; position -= 1) {
@@ -133,7 +135,8 @@ export class LockTable<Token = unknown> {
   cancel(token: Token): { cancelled: boolean; granted: LockWaiter<Token>[] } {
     const index = this.waiters.findIndex((waiter) => waiter.token === token);
     if (index === -1) return { cancelled: false, granted: [] };
-    this.waiters.splice(index, 1);
+    const [waiter] = this.waiters.splice(index, 1);
+    this.countWaiter(waiter!.offset, waiter!.length, -1);
     // A later waiter may have been held back only by this one.
     return { cancelled: true, granted: this.grantWaiters() };
   }
@@ -172,9 +175,18 @@ export class LockTable<Token = unknown> {
     return this.locks.length === 0 && this.waiters.length === 0;
   }
 
+  private countWaiter(offset: number, length: number, change: 1 | -1): void {
+    const key = `${offset}/${length}`;
+    const count = (this.waitersByRange.get(key) ?? 0) + change;
+    assert(count >= 0, () => `lock table: waiter count of ${key} below zero`);
+    if (count === 0) this.waitersByRange.delete(key);
+    else this.waitersByRange.set(key, count);
+  }
+
   private grantWaiters(): LockWaiter<Token>[] {
     const granted: LockWaiter<Token>[] = [];
     if (this.waiters.length === 0) return granted;
+    const oneRange = this.waitersByRange.size === 1;
     for (let position = 0; position < this.waiters.length; ) {
       const waiter = this.waiters[position]!;
       let blocked = false;
@@ -198,10 +210,14 @@ export class LockTable<Token = unknown> {
         }
       }
       if (blocked) {
+        // Every later waiter wants this same (non-empty) range, so it overlaps this exclusive
+        // waiter, which stays queued ahead of it: none of them can be granted in this pass.
+        if (oneRange && waiter.mode === 'exclusive') break;
         position += 1;
         continue;
       }
       this.waiters.splice(position, 1);
+      this.countWaiter(waiter.offset, waiter.length, -1);
       this.locks.push({ owner: waiter.owner, offset: waiter.offset, length: waiter.length, mode: waiter.mode });
       granted.push(waiter);
     }
