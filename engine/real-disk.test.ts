@@ -150,7 +150,7 @@ async function runMixed(workerCount: number, messagesPerWorker: number, plantedB
       seed: 1_000 + worker,
       leaseMs: 30_000,
       doneDirectory,
-      deadlineMs: plantedBug === undefined ? 45_000 : 5_000,
+      deadlineMs: plantedBug === undefined ? 45_000 : 3_000,
       ...(plantedBug === undefined ? {} : { plantedBug }),
     } satisfies MixedPlan),
   );
