@@ -409,7 +409,8 @@ export function installNemesis(simulation: Simulation, faults: readonly NemesisF
             sim.setClockOffset(name, client.clockOffsetMs + offsetMs);
             note(fault.kind, name, 'start', offsetMs);
             const healClock = (): void => {
-              sim.setClockOffset(name, 0);
+              // Take back this fault's own share (another clock fault may still be on).
+              sim.setClockOffset(name, client.clockOffsetMs - offsetMs);
               note(fault.kind, name, 'heal');
             };
             if (fault.kind === 'clock-skew' && endMs < healAtMs) sim.at(endMs, healClock);
