@@ -9,6 +9,7 @@
 
 import { z } from 'zod';
 import { checkerNames } from '../properties/checkers.js';
+import { latencyProfileNames } from '../sim/profiles.js';
 
 /** A number parameter: a value, a range (integers if both ends are), or choices. */
 export const numberParameter = z.union([
@@ -69,21 +70,44 @@ export const swarmSchema = z
   })
   .strict();
 
+/** The disk array behind the share (sim/profiles.ts `RaidConfiguration`; defaults by level). */
+export const raidSchema = z
+  .object({
+    level: z.union([z.literal(5), z.literal(6), z.literal(10)]),
+    /** Disks in the array (RAID-5 >= 3, RAID-6 >= 4, RAID-10 even and >= 4). */
+    disks: z.number().int().min(3).max(64).optional(),
+    /** Storage service-time factor per failed disk (default by level: 5 -> 2.0, 6 -> 1.6, 10 -> 1.3). */
+    degradedFactor: z.number().finite().min(1).optional(),
+    /** Extra factor while a rebuild runs (default 1.5). */
+    rebuildFactor: z.number().finite().min(1).optional(),
+    /** How long a rebuild takes, ms. */
+    rebuildMs: z.number().finite().nonnegative().optional(),
+  })
+  .strict();
+
+/** A latency profile of a scenario's own (docs/latency-profiles.md). */
 export const latencyProfileSchema = z
   .object({
-    name: z.string(),
+    name: z.string().min(1),
     /** Round trip of the network, ms (median). */
-    roundTripMs: z.number().nonnegative(),
-    /** Service time of a request at the server, ms (median). */
-    serviceMs: z.number().nonnegative(),
+    roundTripMs: z.number().finite().nonnegative(),
+    /** Service time of a simple request (a lock, a stat) at the server, ms (median); other operations weigh more or less. */
+    serviceMs: z.number().finite().nonnegative(),
     /** Extra time of a flush / write-through, ms (median). */
-    flushMs: z.number().nonnegative(),
-    /** Lognormal shape of the jitter (0 = none). */
-    jitterSigma: z.number().nonnegative().default(0.5),
-    /** Requests the server works on at once (more wait in line). */
-    serverWorkers: z.number().int().positive().default(16),
+    flushMs: z.number().finite().nonnegative(),
+    /** Lognormal shape of the per-call jitter (0 = none). */
+    jitterSigma: z.number().finite().nonnegative().default(0.5),
+    /** Requests the server works on at once (more wait in line, first in, first out). */
+    serverWorkers: z.number().int().positive().max(4096).default(16),
+    /** Whether the write cache survives a power loss (NVRAM / battery). */
+    batteryBacked: z.boolean().default(false),
+    /** The disk array (default: RAID-6 of 6 disks). */
+    raid: raidSchema.optional(),
   })
-  .passthrough();
+  .strict();
+
+/** Names of the built-in latency profiles (sim/profiles.ts). */
+export const latencyProfileNameSchema = z.enum(latencyProfileNames);
 
 export const scenarioSchema = z
   .object({
@@ -123,7 +147,14 @@ export const scenarioSchema = z
       .strict()
       .prefault({}),
     /** A named profile (see `nasq scenarios --profiles`) or a profile of your own. */
-    latency: z.union([z.string(), latencyProfileSchema]).default('lan-nvram'),
+    latency: z
+      .union([latencyProfileNameSchema, latencyProfileSchema], {
+        error: (issue) =>
+          typeof issue.input === 'string'
+            ? `expected a profile name (${latencyProfileNames.join(', ')})`
+            : 'expected a profile object {name, roundTripMs, serviceMs, flushMs, jitterSigma?, serverWorkers?, batteryBacked?, raid?: {level: 5 | 6 | 10, disks?, degradedFactor?, rebuildFactor?, rebuildMs?}} with valid values',
+      })
+      .default('lan-nvram'),
     nemesis: z
       .object({
         faults: z.array(faultSchema).default([]),
