@@ -30,6 +30,7 @@
 import { AssertionError, assert } from '../engine/errors.js';
 import type { WaitResult } from '../engine/ports.js';
 import { LockTable, isValidRange } from '../adapters/lock-table.js';
+import { freshBytes } from '../engine/byte-slab.js';
 import { type EventHandler, SimEvent } from './event-queue.js';
 import { NasState, touchesStorage } from './nas.js';
 import { builtinProfile } from './profiles.js';
@@ -358,6 +359,13 @@ function baseNameOf(path: string): string {
   return slash < 0 ? path : path.slice(slash + 1);
 }
 
+/** A copy of bytes[start, end) that the reader owns (carved from a slab: a read is one memcpy). */
+function copyOut(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  const copy = freshBytes(end - start);
+  copy.set(bytes.subarray(start, end));
+  return copy;
+}
+
 export class SimServer implements EventHandler {
   readonly options: ResolvedServerOptions;
   private readonly scheduler: Scheduler;
@@ -607,7 +615,7 @@ export class SimServer implements EventHandler {
     const length = call.length;
     if (node.locks !== null && !node.locks.canRead(open.id, position, length)) return Status.fileLockConflict;
     const end = Math.min(node.size, position + length);
-    call.value = position >= end ? new Uint8Array(0) : node.data.slice(position, end);
+    call.value = position >= end ? new Uint8Array(0) : copyOut(node.data, position, end);
     return Status.success;
   }
 
@@ -720,7 +728,7 @@ export class SimServer implements EventHandler {
     if (node === undefined) return this.missing(call.path);
     if (node.isDirectory) return Status.fileIsADirectory;
     if (node.locks !== null && !node.locks.canRead(-1, 0, node.size)) return Status.fileLockConflict;
-    call.value = node.data.slice(0, node.size);
+    call.value = copyOut(node.data, 0, node.size);
     return Status.success;
   }
 
