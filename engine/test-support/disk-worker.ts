@@ -24,7 +24,10 @@ import type { FileSystem } from '../ports.js';
 import { QueueClient, type Delivery, type Receipt } from '../queue.js';
 import { pausingFileSystem, type StopPoint } from './pausing-file-system.js';
 
-/** Many clients sending and receiving at random until every worker's messages are acked. */
+/**
+ * Many clients sending and receiving at random until every worker's messages are acked: send,
+ * sendBatch, reserve + fill, receive, receiveBatch, ack, ackBatch, ackAndReceive, release.
+ */
 export interface MixedPlan {
   readonly mode: 'mixed';
   readonly root: string;
@@ -128,6 +131,20 @@ async function runMixed(plan: MixedPlan): Promise<void> {
     });
   };
 
+  /** Acks a message and receives the next in the same lock cycle; returns the next, if any. */
+  const ackAndTakeNext = async (delivery: Delivery): Promise<Delivery | null> => {
+    report({ event: 'acking', messages: [[delivery.id, decoder.decode(delivery.body)]] });
+    try {
+      const next = await client.ackAndReceive(delivery.receipt);
+      report({ event: 'acked', messages: [[delivery.id, decoder.decode(delivery.body)]] });
+      if (next !== null) report({ event: 'received', messages: pairs([next]) });
+      return next;
+    } catch (error) {
+      if (!isNasqError(error, 'LEASE_LOST')) throw error;
+      return null;
+    }
+  };
+
   // Bounded by the deadline: every round sends, receives or waits for a message.
   for (;;) {
     if (Date.now() > deadline) throw new Error(`worker ${plan.worker}: deadline passed with ${plan.messages - nextBody} messages unsent`);
@@ -136,11 +153,23 @@ async function runMixed(plan: MixedPlan): Promise<void> {
       const size = Math.min(unsent, random() < 0.5 ? 1 : integer(2, 8));
       const bodies = Array.from({ length: size }, (_, index) => `w${plan.worker}-m${nextBody + index}`);
       let ids: string[];
+      const way = random();
       try {
-        ids = size === 1 && random() < 0.5 ? [await client.send(bodies[0]!)] : await client.sendBatch(bodies.map((body) => ({ body })));
+        if (size === 1 && way < 0.2) {
+          // Two-phase: reserve a slot, then write the body and make it visible.
+          const receipt = await client.reserve();
+          await client.fill(receipt, bodies[0]!);
+          ids = [receipt.id];
+        } else if (size === 1 && way < 0.6) {
+          ids = [await client.send(bodies[0]!)];
+        } else {
+          ids = await client.sendBatch(bodies.map((body) => ({ body })));
+        }
       } catch (error) {
-        if (!isNasqError(error, 'QUEUE_FULL')) throw error;
-        ids = (error.details.sent as string[] | undefined) ?? [];
+        // A reservation whose lease ran out before its fill: not sent (fill removed the body).
+        if (isNasqError(error, 'LEASE_LOST')) ids = [];
+        else if (isNasqError(error, 'QUEUE_FULL')) ids = (error.details.sent as string[] | undefined) ?? [];
+        else throw error;
       }
       report({ event: 'sent', messages: ids.map((id, index) => [id, bodies[index]]) });
       nextBody += ids.length;
@@ -165,7 +194,13 @@ async function runMixed(plan: MixedPlan): Promise<void> {
         if (!isNasqError(error, 'LEASE_LOST')) throw error;
       });
     }
-    await acknowledge(deliveries);
+    // Now and then ack and take the next in one lock cycle (a few times in a row at most).
+    let unacked = deliveries;
+    for (let chained = 0; chained < 8 && unacked.length === 1 && random() < 0.3; chained += 1) {
+      const next = await ackAndTakeNext(unacked[0]!);
+      unacked = next === null ? [] : [next];
+    }
+    await acknowledge(unacked);
     if (announced && deliveries.length === 0) {
       const everyoneDone = Array.from({ length: plan.workers }, (_, worker) => existsSync(doneFile(worker))).every(Boolean);
       if (everyoneDone) {
