@@ -163,7 +163,14 @@ function facts(history: History): Facts {
         break;
     }
   }
-  for (const list of deliveries.values()) list.sort((a, b) => a.operation.completeMs! - b.operation.completeMs! || a.operation.index - b.operation.index);
+  // In the order the queue handed the message out (its delivery count): a reply held up in the
+  // network (a partition, a pause) can complete an earlier delivery after a later one.
+  for (const list of deliveries.values()) {
+    list.sort(
+      (a, b) =>
+        a.message.deliveryCount - b.message.deliveryCount || a.operation.completeMs! - b.operation.completeMs! || a.operation.index - b.operation.index,
+    );
+  }
   return { okSends, attemptedBodies, deliveries, acks, releases };
 }
 
@@ -174,15 +181,20 @@ function clockOffsetAt(operation: Operation): number {
 
 /**
  * Could a message have been taken by some receive before `timeMs`? Yes if a recorded receive
- * invoked by then got it, or if its first recorded delivery is not its first (a receive of
- * unknown outcome, whose client crashed, took it) and such a receive was invoked by then.
+ * invoked by then got it; or if it was never recorded as delivered and a receive of unknown
+ * outcome (whose client crashed) was invoked by then; or if its first recorded delivery is not its
+ * first and any receive was invoked by then: besides a receive of unknown outcome, a receive that
+ * returned can have taken it and dropped it unrecorded (its lease ran out while it read the body,
+ * the next holder acked it and removed the body, so the engine skipped it as missing).
  */
 function takenByTime(history: History): (id: string, timeMs: number) => boolean {
   const firstInvoke = new Map<string, number>();
   const firstCount = new Map<string, number>();
   let firstUnknownReceiveMs = Number.POSITIVE_INFINITY;
+  let firstReceiveMs = Number.POSITIVE_INFINITY;
   for (const operation of history.operations) {
     if (operation.kind !== 'receive') continue;
+    firstReceiveMs = Math.min(firstReceiveMs, operation.invokeMs);
     if (operation.outcome === 'info') firstUnknownReceiveMs = Math.min(firstUnknownReceiveMs, operation.invokeMs);
     for (const message of operation.deliveries ?? []) {
       if (firstInvoke.has(message.id)) continue;
@@ -193,8 +205,8 @@ function takenByTime(history: History): (id: string, timeMs: number) => boolean 
   return (id, timeMs) => {
     const first = firstInvoke.get(id);
     if (first !== undefined && first <= timeMs) return true;
-    const unrecordedEarlier = first === undefined || firstCount.get(id)! > 1;
-    return unrecordedEarlier && firstUnknownReceiveMs <= timeMs;
+    if (first === undefined) return firstUnknownReceiveMs <= timeMs;
+    return firstCount.get(id)! > 1 && firstReceiveMs <= timeMs;
   };
 }
 
