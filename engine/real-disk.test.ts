@@ -228,8 +228,12 @@ interface KillCase {
    * (never delivered again), by the design of the ack order (body first, then the slot).
    */
   readonly ackedByTheDead: (received: readonly string[]) => string[];
-  /** What fsck says right after the kill, before anyone else touches the queue. */
-  readonly fsckAfterKill: 'clean' | 'repair';
+  /**
+   * What fsck says right after the kill, before anyone else touches the queue: clean; a torn
+   * header copy plus missing bodies (then repaired here, by a rebuild); or only the missing body
+   * of an interrupted ack (left to the survivors' reclaim).
+   */
+  readonly fsckAfterKill: 'clean' | 'torn-copy' | 'missing-body';
 }
 
 const killCases: KillCase[] = [
@@ -237,14 +241,14 @@ const killCases: KillCase[] = [
   // The ack batch deleted all three bodies, then its commit was torn: the header copy in force is
   // the one before, where the three are pending with bodies gone. fsck reports the torn copy and
   // the missing bodies; its repair rebuilds without them.
-  { scenario: 'torn-header', point: 'torn-header-write', holdsLock: true, ackedByTheDead: (received) => [...received], fsckAfterKill: 'repair' },
+  { scenario: 'torn-header', point: 'torn-header-write', holdsLock: true, ackedByTheDead: (received) => [...received], fsckAfterKill: 'torn-copy' },
   { scenario: 'slot-area', point: 'after-slot-area-write', holdsLock: true, ackedByTheDead: () => [], fsckAfterKill: 'clean' },
   { scenario: 'mid-send', point: 'before-lock', holdsLock: false, ackedByTheDead: () => [], fsckAfterKill: 'clean' },
   { scenario: 'between-receive-and-ack', point: 'between-receive-and-ack', holdsLock: false, ackedByTheDead: () => [], fsckAfterKill: 'clean' },
   // The first body was deleted under the lock, the commit never came: the survivors' reclaim finds
   // it gone once the lease runs out and frees the slot. Meanwhile fsck sees a pending message
   // without a body, and says so (it is left to the reclaim here, not repaired).
-  { scenario: 'mid-ack', point: 'after-body-unlink', holdsLock: true, ackedByTheDead: (received) => received.slice(0, 1), fsckAfterKill: 'repair' },
+  { scenario: 'mid-ack', point: 'after-body-unlink', holdsLock: true, ackedByTheDead: (received) => received.slice(0, 1), fsckAfterKill: 'missing-body' },
 ];
 
 describe('SIGKILL in the middle of an operation, on real disk', () => {
@@ -284,7 +288,7 @@ describe('SIGKILL in the middle of an operation, on real disk', () => {
         const report = await fsck(ports, 'q');
         expect(report.violations).toEqual([]);
         expect(report.clean).toBe(true);
-      } else if (killCase.scenario === 'torn-header') {
+      } else if (killCase.fsckAfterKill === 'torn-copy') {
         const report = await fsck(ports, 'q', { repair: true });
         expect(report.clean).toBe(false);
         expect(report.violations.join('\n')).toMatch(/not in force/);
