@@ -179,11 +179,6 @@ function viewOf(bytes: Uint8Array): DataView {
   return viewOfBuffer!;
 }
 
-/** Copies `length` bytes from `source[sourceAt...]` to `target[targetAt...]` (no view allocated). */
-export function copyBytes(source: Uint8Array, sourceAt: number, target: Uint8Array, targetAt: number, length: number): void {
-  for (let index = 0; index < length; index += 1) target[targetAt + index] = source[sourceAt + index]!;
-}
-
 export function encodeSlot(slot: Slot, target: Uint8Array, at: number): void {
   if (!(at >= 0 && at + slotSize <= target.length)) throw new AssertionError(`encodeSlot: ${at} + ${slotSize} lies outside a buffer of ${target.length} bytes`);
   const view = viewOf(target);

@@ -14,11 +14,10 @@
  * 4. With the durable option, fsync again.
  */
 
-import { freshBytes } from './byte-slab.js';
+import { bytesToOverwrite } from './byte-slab.js';
 import { NasqError, assert } from './errors.js';
 import {
   chooseCycleHeader,
-  copyBytes,
   decodeSlot,
   decodeSoundSlot,
   encodeHeaderFields,
@@ -53,7 +52,18 @@ export interface TransactionOptions {
 /** Images one item of any operation may dirty at most; batches checkpoint below the capacity. */
 export const maximumImagesPerItem = 5;
 
-const ascending = (a: number, b: number): number => a - b;
+/** Sorts a short array of offsets in place (insertion sort: the journal holds at most 41). */
+function sortAscending(offsets: number[]): void {
+  for (let index = 1; index < offsets.length; index += 1) {
+    const value = offsets[index]!;
+    let position = index - 1;
+    while (position >= 0 && offsets[position]! > value) {
+      offsets[position + 1] = offsets[position]!;
+      position -= 1;
+    }
+    offsets[position + 1] = value;
+  }
+}
 
 export class KernelTransaction {
   /**
@@ -198,22 +208,39 @@ export class KernelTransaction {
     }
     const offsets = carried;
     for (const offset of dirty.keys()) offsets.push(offset);
-    offsets.sort(ascending);
+    sortAscending(offsets);
     this.header.generation += 1;
-    const bytes = freshBytes(headerCopySize);
+    // Every byte is written below: the fields, the images, zeros after the journal.
+    const bytes = bytesToOverwrite(headerCopySize);
     encodeHeaderFields(this.header, offsets.length, bytes);
     const nextAt = new Map<number, number>();
+    const committedBytes = this.committedBytes;
     let at = headerFixedSize;
+    // Carried images are copied as bytes, a run of them that was adjacent in the old copy at once.
+    let runFrom = -1;
+    let runTo = -1;
+    let runAt = 0;
     for (const offset of offsets) {
       const image = dirty.get(offset);
       if (image === undefined) {
-        copyBytes(this.committedBytes, this.committedAt.get(offset)!, bytes, at, slotSize);
+        const from = this.committedAt.get(offset)!;
+        if (from !== runTo) {
+          if (runFrom >= 0) bytes.set(committedBytes.subarray(runFrom, runTo), runAt);
+          runFrom = from;
+          runAt = at;
+        }
+        runTo = from + slotSize;
       } else {
         encodeSlot(image, bytes, at);
+        if (runFrom >= 0) bytes.set(committedBytes.subarray(runFrom, runTo), runAt);
+        runFrom = -1;
+        runTo = -1;
       }
       nextAt.set(offset, at);
       at += slotSize;
     }
+    if (runFrom >= 0) bytes.set(committedBytes.subarray(runFrom, runTo), runAt);
+    bytes.fill(0, at);
     sealHeaderCopy(bytes, offsets.length);
     const target: 0 | 1 = this.copyInForce === 0 ? 1 : 0;
     await this.fs.write(this.handle, target * headerCopySize, bytes);
@@ -240,14 +267,16 @@ export class KernelTransaction {
 
   /** Writes committed journal images to their places (as bytes), one write per run of adjacent slots. */
   private async writeToSlotArea(offsets: number[]): Promise<void> {
-    offsets.sort(ascending);
+    sortAscending(offsets);
     let runStart = 0;
     while (runStart < offsets.length) {
       let runEnd = runStart + 1;
       while (runEnd < offsets.length && offsets[runEnd]! === offsets[runEnd - 1]! + slotSize) runEnd += 1;
-      const bytes = freshBytes((runEnd - runStart) * slotSize);
+      // Every byte is written below (whole images).
+      const bytes = bytesToOverwrite((runEnd - runStart) * slotSize);
       for (let index = runStart; index < runEnd; index += 1) {
-        copyBytes(this.committedBytes, this.committedAt.get(offsets[index]!)!, bytes, (index - runStart) * slotSize, slotSize);
+        const from = this.committedAt.get(offsets[index]!)!;
+        bytes.set(this.committedBytes.subarray(from, from + slotSize), (index - runStart) * slotSize);
       }
       await this.fs.write(this.handle, offsets[runStart]!, bytes);
       runStart = runEnd;

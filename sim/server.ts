@@ -30,7 +30,7 @@
 import { AssertionError, assert } from '../engine/errors.js';
 import type { WaitResult } from '../engine/ports.js';
 import { LockTable, isValidRange } from '../adapters/lock-table.js';
-import { freshBytes } from '../engine/byte-slab.js';
+import { bytesToOverwrite } from '../engine/byte-slab.js';
 import { type EventHandler, SimEvent } from './event-queue.js';
 import { NasState, touchesStorage } from './nas.js';
 import { builtinProfile } from './profiles.js';
@@ -361,7 +361,7 @@ function baseNameOf(path: string): string {
 
 /** A copy of bytes[start, end) that the reader owns (carved from a slab: a read is one memcpy). */
 function copyOut(bytes: Uint8Array, start: number, end: number): Uint8Array {
-  const copy = freshBytes(end - start);
+  const copy = bytesToOverwrite(end - start);
   copy.set(bytes.subarray(start, end));
   return copy;
 }
