@@ -3,12 +3,15 @@
  */
 
 import { randomInt } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { checkerDescriptions, checkerNames } from '../properties/checkers.js';
-import { check, replay, type CheckReport, type FailureRecord } from '../properties/check.js';
+import { check, replay, workersMax, type FailureRecord } from '../properties/check.js';
 import { nominalConfig } from '../properties/config.js';
 import { formatOperation } from '../properties/history.js';
+import { checkReportJson, describeShrunk } from '../properties/report-json.js';
+import { parseShard, shardRunCount } from '../properties/run-plan.js';
 import { runScenario, type RunOutcome } from '../properties/run.js';
 import { builtinScenarioList, resolveScenarios } from '../scenarios/index.js';
 import { ScenarioError } from '../scenarios/schema.js';
@@ -42,11 +45,24 @@ export function checkCommand(yargs: Argv): Argv {
     .option('time-budget', { type: 'string', describe: 'stop starting new runs after this long, e.g. 60s' })
     .option('no-shrink', { type: 'boolean', default: false, describe: 'report the first failure as found' })
     .option('failures', { type: 'string', default: '.nasq/failures', describe: 'directory for failure files' })
+    .option('workers', { type: 'number', describe: 'worker threads (default: the number of cores); results do not depend on it' })
+    .option('shard', { type: 'string', describe: 'I/N: run shard I of N (run indexes i with i mod N = I-1); combine with "nasq report merge"' })
     .option('json', { type: 'boolean', default: false });
 }
 
 export async function runCheck(
-  argv: { scenario: string; seeds: number; seed?: string; path?: string; 'time-budget'?: string; 'no-shrink': boolean; failures: string; json: boolean },
+  argv: {
+    scenario: string;
+    seeds: number;
+    seed?: string;
+    path?: string;
+    'time-budget'?: string;
+    'no-shrink': boolean;
+    failures: string;
+    workers?: number;
+    shard?: string;
+    json: boolean;
+  },
   output: Output,
 ): Promise<void> {
   const seeds = parsePositiveInteger(argv.seeds, '--seeds', 1_000_000);
@@ -56,7 +72,20 @@ export async function runCheck(
   const timeBudgetMs = argv['time-budget'] === undefined ? undefined : parseDuration(argv['time-budget'], '--time-budget');
   const scenarios = await scenariosOrUsage(argv.scenario);
   if (argv.path !== undefined && scenarios.length !== 1) throw new UsageError('--path replays a counterexample of one scenario: name exactly one with --scenario');
-  if (!argv.json) output.line(`nasq check: ${scenarios.length} scenario(s) x ${seeds} seeds, seed ${seed}`);
+  const workers = argv.workers === undefined ? Math.min(availableParallelism(), workersMax) : parsePositiveInteger(argv.workers, '--workers', workersMax);
+  let shard: ReturnType<typeof parseShard> | undefined;
+  if (argv.shard !== undefined) {
+    if (argv.path !== undefined) throw new UsageError('--path replays one run: it takes no --shard');
+    try {
+      shard = parseShard(argv.shard);
+    } catch (error) {
+      throw new UsageError(`--shard: ${(error as Error).message}`);
+    }
+  }
+  if (!argv.json) {
+    const part = shard === undefined ? '' : `, shard ${shard.index}/${shard.count} (${shardRunCount(seeds, shard)} of them each)`;
+    output.line(`nasq check: ${scenarios.length} scenario(s) x ${seeds} seeds, seed ${seed}${part}`);
+  }
   const report = await check(
     {
       scenarios,
@@ -66,6 +95,8 @@ export async function runCheck(
       ...(timeBudgetMs === undefined ? {} : { timeBudgetMs }),
       shrink: !argv['no-shrink'],
       failureDirectory: argv.failures,
+      workers,
+      ...(shard === undefined ? {} : { shard }),
       onProgress: argv.json
         ? undefined
         : (event) => {
@@ -80,45 +111,9 @@ export async function runCheck(
     },
     () => performance.now(),
   );
-  if (argv.json) output.result(true, reportJson(report), '');
+  if (argv.json) output.result(true, checkReportJson(report), '');
   else output.line(`${report.failures === 0 ? 'all properties hold' : `${report.failures} scenario(s) failed`}: ${report.seeds} runs, ${report.fsOps} simulated file operations, ${(report.wallMs / 1000).toFixed(1)} s`);
   output.exitCode(report.exitCode);
-}
-
-function reportJson(report: CheckReport): unknown {
-  return {
-    seeds: report.seeds,
-    failures: report.failures,
-    wallMs: Math.round(report.wallMs),
-    fsOps: report.fsOps,
-    seed: report.seed,
-    exitCode: report.exitCode,
-    scenarios: report.scenarios.map((result) => ({
-      name: result.name,
-      source: result.source,
-      seeds: result.seeds,
-      failures: result.failures,
-      unknown: result.unknown,
-      interrupted: result.interrupted,
-      wallMs: Math.round(result.wallMs),
-      fsOps: result.fsOps,
-      replay: result.replay,
-      failure:
-        result.failure === undefined
-          ? undefined
-          : {
-              kind: result.failure.failedKind,
-              file: result.failure.file,
-              violations: result.failure.results.filter((check) => check.validity === 'invalid').map((check) => ({ checker: check.checker, explanation: check.explanation })),
-              shrunk: describeShrunk(result.failure),
-            },
-    })),
-  };
-}
-
-function describeShrunk(failure: FailureRecord): string {
-  const { config, summary } = failure;
-  return `${config.senders} senders, ${config.receivers} receivers, ${config.messages} messages, ${failure.operations.length} operations named, ${config.faults.length} faults (${config.faults.map((fault) => fault.kind).join(', ') || 'none'}), after ${failure.shrinkSteps} shrink runs; ${summary.sendsOk} sent, ${summary.acksOk} acked`;
 }
 
 function printFailure(failure: FailureRecord, output: Output): void {

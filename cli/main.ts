@@ -14,6 +14,7 @@ import { queueCommands } from './queue-commands.js';
 import { demoCommand, runDemo } from './demo-command.js';
 import { simCommands } from './sim-command.js';
 import { checkCommand, replayCommand, runCheck, runCommand, runReplay, runRun, runScenarios, scenariosCommand } from './check-commands.js';
+import { reportCommands } from './report-merge-command.js';
 
 export const exitCodes = { ok: 0, violation: 1, usage: 2, liveness: 3 } as const;
 
@@ -30,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
       runReplay(args as unknown as Parameters<typeof runReplay>[0], output),
     )
     .command('scenarios', 'list the built-in scenarios', scenariosCommand, (args) => runScenarios(args as unknown as { json: boolean }, output))
+    .command('report', 'work with check reports: merge the shards of a check', (command) => reportCommands(command, output))
     .command('demo', 'run a queue on an in-memory file system with a few clients', (command) => demoCommand(command, output), (args) =>
       runDemo(args as unknown as { messages: number; clients: number; json: boolean }, output),
     )

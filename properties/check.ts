@@ -1,19 +1,36 @@
 /**
  * The check: for each scenario, fast-check draws run configurations from the scenario's
- * parameters, runs each in the simulator and checks it; the first failure is shrunk to a small
- * workload and fault schedule, re-run with its whole trace kept, and written to a failure file
- * with a one-line replay command.
+ * parameters, runs each in the simulator and checks it; the lowest-numbered failing run is shrunk
+ * to a small workload and fault schedule, re-run with its whole trace kept, and written to a
+ * failure file with a one-line replay command.
+ *
+ * Runs happen in this thread (`workers: 1`, the default of the API) or on worker threads, and a
+ * shard makes only a deterministic part of them. What is reported never depends on either:
+ *
+ * - run `i` of a scenario has the configuration fast-check's `fc.check` with the same seed would
+ *   test as its run `i` (run-plan.ts), whatever thread makes it;
+ * - the failure kept is the failing run with the LOWEST index (not the first to finish); runs past
+ *   it are neither counted nor reported, as a sequential check would never have made them;
+ * - that run is shrunk by fast-check from path `i`, in one place (failure.ts), so the shrunk
+ *   counterexample, its path `i:...` and the failure file are those of a sequential check;
+ * - progress events come in run order, scenario after scenario.
  */
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import fc from 'fast-check';
 import type { LoadedScenario } from '../scenarios/index.js';
 import { formatRecord, type TraceRecord } from '../sim/trace.js';
+import { inThreadExecutor, poolExecutor, type FailureAnswer, type RunExecutor } from './check-executor.js';
+export type { RunExecutor } from './check-executor.js';
+import { settingsOf } from './check-worker.js';
 import type { CheckResult } from './checkers.js';
-import { configArbitrary, type RunConfig } from './config.js';
-import { formatOperation } from './history.js';
+import type { RunConfig } from './config.js';
+import type { RunDigest } from './failure.js';
+import { RunConfigSource, shardRunCount, shardRunIndexes, validateShard, type Shard } from './run-plan.js';
 import { runScenario, type RunOptions, type RunOutcome, type RunSummary } from './run.js';
+
+export type { RunDigest } from './failure.js';
+export type { Shard } from './run-plan.js';
 
 export interface CheckOptions {
   readonly scenarios: readonly LoadedScenario[];
@@ -21,7 +38,10 @@ export interface CheckOptions {
   readonly seeds: number;
   /** fast-check seed: the same seed draws the same configurations. */
   readonly seed: number;
-  /** Replay one counterexample path of fast-check (with one scenario). */
+  /**
+   * Replay one counterexample path of fast-check (with one scenario): `i:s1:s2...` is run `i` of
+   * the scenario (0-based, the same run whatever the workers or shard), then shrink steps.
+   */
   readonly path?: string;
   /** Stop starting new runs after this much wall time, ms (split over the scenarios). */
   readonly timeBudgetMs?: number;
@@ -31,16 +51,32 @@ export interface CheckOptions {
   readonly shrink?: boolean;
   /** Most runs spent shrinking one failure. Default 300. */
   readonly shrinkRunsMax?: number;
-  /** Planted bugs for tests. */
+  /**
+   * Planted bugs for tests, metrics for reports. With worker threads only the plain-data ones
+   * (`metrics` of class MetricsCollector, `checkEveryCommit`) cross, rebuilt in each worker.
+   */
   readonly runOptions?: RunOptions;
-  /** Told after every run and failure. */
+  /** Told after every run and failure, in run order. */
   readonly onProgress?: (event: ProgressEvent) => void;
   /** How a replay command starts. Default 'npx nasq'. */
   readonly command?: string;
+  /**
+   * Worker threads that make the runs. Default 1: this thread, no worker. Results, failures and
+   * their order do not depend on it.
+   */
+  readonly workers?: number;
+  /** Make only shard `index` of `count`: run indexes i with i mod count == index - 1. */
+  readonly shard?: Shard;
+  /**
+   * For nasq's own tests: the worker entry module (default the compiled
+   * dist/properties/check-worker.js) and a name it resolves to run options in each worker. With
+   * this, even `workers: 1` runs on a worker thread.
+   */
+  readonly worker?: { readonly entry?: URL | string; readonly runOptionsName?: string };
 }
 
 export type ProgressEvent =
-  | { type: 'run'; scenario: string; run: number; seeds: number; outcome: RunOutcome }
+  | { type: 'run'; scenario: string; run: number; runIndex: number; seeds: number; outcome: RunDigest }
   | { type: 'shrink'; scenario: string; step: number }
   | { type: 'scenario'; result: ScenarioCheckResult };
 
@@ -79,6 +115,8 @@ export interface ScenarioCheckResult {
   readonly unknown: number;
   /** The time budget ran out before every seed ran. */
   readonly interrupted: boolean;
+  /** The run index (0-based) of the failure: the first number of its path. */
+  readonly failureRun?: number | undefined;
 }
 
 export interface CheckReport {
@@ -90,21 +128,36 @@ export interface CheckReport {
   readonly scenarios: ScenarioCheckResult[];
   /** 0 all hold, 1 a correctness violation, 3 only liveness violations. */
   readonly exitCode: 0 | 1 | 3;
+  /** Seeds asked per scenario (a shard makes part of them). */
+  readonly seedsPerScenario?: number;
+  /** The shard this report covers; absent: every run. */
+  readonly shard?: Shard | undefined;
 }
 
 /** Wall time from the host, for the report only (the runs themselves never read it). */
 export type WallClock = () => number;
 
+/** Most worker threads: a bound on everything. */
+export const workersMax = 256;
+
 export async function check(options: CheckOptions, wallClock: WallClock): Promise<CheckReport> {
-  const started = wallClock();
-  const results: ScenarioCheckResult[] = [];
-  for (const [index, loaded] of options.scenarios.entries()) {
-    const remaining = options.scenarios.length - index;
-    const budgetLeft = options.timeBudgetMs === undefined ? undefined : Math.max(1, options.timeBudgetMs - (wallClock() - started));
-    const result = await checkScenario(loaded, options, budgetLeft === undefined ? undefined : budgetLeft / remaining, wallClock);
-    results.push(result);
-    options.onProgress?.({ type: 'scenario', result });
+  const workers = options.workers ?? 1;
+  if (!Number.isSafeInteger(workers) || workers < 1 || workers > workersMax) throw new RangeError(`workers: expected an integer from 1 to ${workersMax}, got ${workers}`);
+  const executor = createExecutor(options, workers);
+  try {
+    return await checkOn(executor, options, wallClock);
+  } finally {
+    await executor.close();
   }
+}
+
+/** The check on an executor of the caller's (tests: one that finishes runs out of order). Does not close it. */
+export async function checkOn(executor: RunExecutor, options: CheckOptions, wallClock: WallClock): Promise<CheckReport> {
+  if (options.shard !== undefined) validateShard(options.shard);
+  if (options.path !== undefined && options.shard !== undefined) throw new RangeError('path replays one run: it takes no shard');
+  const started = wallClock();
+  const events = new OrderedEvents(options.scenarios.length, options.onProgress);
+  const results = options.path === undefined ? await schedule(options, executor, events, wallClock, started) : await replayPaths(options, options.path, executor, events, wallClock);
   const failures = results.reduce((sum, result) => sum + result.failures, 0);
   const correctness = results.some((result) => result.failure?.failedKind === 'correctness');
   return {
@@ -115,97 +168,237 @@ export async function check(options: CheckOptions, wallClock: WallClock): Promis
     seed: options.seed,
     scenarios: results,
     exitCode: failures === 0 ? 0 : correctness ? 1 : 3,
+    seedsPerScenario: options.seeds,
+    shard: options.shard,
   };
 }
 
-async function checkScenario(
-  loaded: LoadedScenario,
-  options: CheckOptions,
-  budgetMs: number | undefined,
-  wallClock: WallClock,
-): Promise<ScenarioCheckResult> {
+function createExecutor(options: CheckOptions, workers: number): RunExecutor {
+  if (workers === 1 && options.worker === undefined) return inThreadExecutor(options.runOptions);
+  const settings = settingsOf(options.runOptions);
+  if (settings === undefined) {
+    throw new RangeError(
+      'runOptions hold functions (a client class, a ports wrapper, a trace sink), which cannot cross a thread boundary: run with workers: 1, or give worker.runOptionsName with a worker entry that resolves the name',
+    );
+  }
+  const runOptionsName = options.worker?.runOptionsName;
+  return poolExecutor({
+    workers,
+    ...(options.worker?.entry === undefined ? {} : { entry: options.worker.entry }),
+    settings: { ...settings, ...(runOptionsName === undefined ? {} : { runOptionsName }) },
+  });
+}
+
+/**
+ * Runs the scenarios' runs in order, up to `executor.concurrency` at a time; the next scenario's
+ * runs start as soon as the previous one stops starting runs (its last runs, and the shrinking of
+ * its failure, overlap them).
+ */
+async function schedule(options: CheckOptions, executor: RunExecutor, events: OrderedEvents, wallClock: WallClock, started: number): Promise<ScenarioCheckResult[]> {
+  const slots = new Slots(executor.concurrency);
+  const state = { aborted: false };
+  const results: Array<Promise<ScenarioCheckResult>> = [];
+  let previousStarted: Promise<void> = Promise.resolve();
+  for (const [position, loaded] of options.scenarios.entries()) {
+    let allStarted!: () => void;
+    const startedAll = new Promise<void>((resolve) => {
+      allStarted = resolve;
+    });
+    const after = previousStarted;
+    results.push(
+      after
+        .then(() => checkScenario({ loaded, position, options, executor, events, wallClock, started, slots, state, allStarted }))
+        .catch((error: unknown) => {
+          state.aborted = true;
+          throw error;
+        })
+        .finally(allStarted),
+    );
+    previousStarted = startedAll;
+  }
+  return Promise.all(results);
+}
+
+interface ScenarioContext {
+  readonly loaded: LoadedScenario;
+  readonly position: number;
+  readonly options: CheckOptions;
+  readonly executor: RunExecutor;
+  readonly events: OrderedEvents;
+  readonly wallClock: WallClock;
+  /** When the check started (wall clock). */
+  readonly started: number;
+  readonly slots: Slots;
+  readonly state: { aborted: boolean };
+  /** Called once this scenario starts no more runs. */
+  readonly allStarted: () => void;
+}
+
+type RunEntry = { readonly digest: RunDigest } | { readonly error: unknown };
+
+async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckResult> {
+  const { loaded, position, options, executor, events, wallClock, slots, state } = context;
   const { scenario } = loaded;
-  const started = wallClock();
-  let runs = 0;
-  let shrinkSteps = 0;
-  let failedOnce = false;
+  const scenarioStarted = wallClock();
+  const planned = shardRunCount(options.seeds, options.shard);
+  const remaining = options.scenarios.length - position;
+  const deadline =
+    options.timeBudgetMs === undefined ? undefined : scenarioStarted + Math.max(1, options.timeBudgetMs - (scenarioStarted - context.started)) / remaining;
+  const configs = new RunConfigSource(scenario, options.seed, options.seeds);
+  /** Run indexes started, in order. */
+  const order: number[] = [];
+  const entries = new Map<number, RunEntry>();
+  /** The lowest run index that failed or threw: no run past it counts. */
+  let lowestBad: number | undefined;
+  let reported = 0;
+  let interrupted = false;
+  const reportInOrder = (): void => {
+    while (reported < order.length) {
+      const runIndex = order[reported]!;
+      if (lowestBad !== undefined && runIndex > lowestBad) return;
+      const entry = entries.get(runIndex);
+      if (entry === undefined) return;
+      reported += 1;
+      if ('digest' in entry) events.push(position, { type: 'run', scenario: scenario.name, run: reported, runIndex, seeds: planned, outcome: entry.digest });
+    }
+  };
+  const inFlight: Array<Promise<void>> = [];
+  for (const runIndex of shardRunIndexes(options.seeds, options.shard)) {
+    if (lowestBad !== undefined || state.aborted) break;
+    if (deadline !== undefined && wallClock() >= deadline) {
+      interrupted = true;
+      break;
+    }
+    await slots.acquire();
+    // Every run not yet started is past a failure found meanwhile: it would never count.
+    if (lowestBad !== undefined || state.aborted) {
+      slots.release();
+      break;
+    }
+    const config = configs.configOf(runIndex);
+    order.push(runIndex);
+    const settle = (entry: RunEntry, bad: boolean): void => {
+      entries.set(runIndex, entry);
+      if (bad && (lowestBad === undefined || runIndex < lowestBad)) lowestBad = runIndex;
+    };
+    inFlight.push(
+      executor
+        .run(config)
+        .then(
+          (digest) => settle({ digest }, digest.verdict === 'invalid'),
+          (error: unknown) => settle({ error }, true),
+        )
+        .finally(() => {
+          slots.release();
+          reportInOrder();
+        }),
+    );
+  }
+  context.allStarted();
+  await Promise.all(inFlight);
+  reportInOrder();
+
+  const counted = order.filter((runIndex) => lowestBad === undefined || runIndex <= lowestBad);
   let fsOps = 0;
   let simulatedMs = 0;
   let unknown = 0;
-  const shrinkRunsMax = options.shrinkRunsMax ?? 300;
-  const property = fc.asyncProperty(configArbitrary(scenario), async (config) => {
-    if (failedOnce) {
-      // Shrinking: past the budget, stop looking for smaller failures (keep the best so far).
-      shrinkSteps += 1;
-      options.onProgress?.({ type: 'shrink', scenario: scenario.name, step: shrinkSteps });
-      if (shrinkSteps > shrinkRunsMax) return true;
-    }
-    const outcome = await runScenario(config, options.runOptions);
-    if (!failedOnce) {
-      runs += 1;
-      fsOps += outcome.stats.fsOps;
-      simulatedMs += outcome.stats.simulatedMs;
-      if (outcome.verdict === 'unknown') unknown += 1;
-      options.onProgress?.({ type: 'run', scenario: scenario.name, run: runs, seeds: options.seeds, outcome });
-    }
-    if (outcome.verdict === 'invalid') {
-      failedOnce = true;
-      return false;
-    }
-    return true;
-  });
-  const result = await fc.check(property, {
-    seed: options.seed,
-    numRuns: options.seeds,
-    ...(options.path === undefined ? {} : { path: options.path }),
-    endOnFailure: options.shrink === false,
-    ...(budgetMs === undefined ? {} : { interruptAfterTimeLimit: Math.max(1, Math.floor(budgetMs)) }),
-    markInterruptAsFailure: false,
-  });
-  let failure: FailureRecord | undefined;
-  if (result.failed) {
-    // The property threw: a bug of the harness (engine errors are caught by the simulation and
-    // judged). Never hide it.
-    if (result.errorInstance !== null && !failedOnce) throw result.errorInstance;
-    if (result.counterexample !== null) {
-      const [config] = result.counterexample;
-      failure = await recordFailure(loaded, config, result.seed, result.counterexamplePath ?? '', shrinkSteps, options);
-    }
+  for (const runIndex of counted) {
+    const entry = entries.get(runIndex)!;
+    // The lowest bad run threw: a bug of the harness (engine errors are caught by the simulation
+    // and judged). Never hide it.
+    if ('error' in entry) throw entry.error;
+    fsOps += entry.digest.stats.fsOps;
+    simulatedMs += entry.digest.stats.simulatedMs;
+    if (entry.digest.verdict === 'unknown') unknown += 1;
   }
-  return {
+  let failure: FailureRecord | undefined;
+  if (lowestBad !== undefined) {
+    const answer = await executor.failure(
+      scenario,
+      {
+        seed: options.seed,
+        path: String(lowestBad),
+        shrink: options.shrink !== false,
+        shrinkRunsMax: options.shrinkRunsMax ?? 300,
+        ...(deadline === undefined ? {} : { timeLimitMs: Math.max(1, deadline - wallClock()) }),
+      },
+      (step) => events.push(position, { type: 'shrink', scenario: scenario.name, step }),
+    );
+    if (answer.shrink.shrunk === undefined) {
+      throw new Error(
+        `run ${lowestBad} of scenario ${scenario.name} (seed ${options.seed}) failed, then passed when run again from the same configuration: the simulation is not deterministic`,
+      );
+    }
+    interrupted ||= answer.shrink.interrupted;
+    failure = await writeFailure(loaded, options, answer);
+  }
+  const result: ScenarioCheckResult = {
     name: scenario.name,
     source: loaded.source,
-    seeds: runs,
+    seeds: counted.length,
     failures: failure === undefined ? 0 : 1,
-    wallMs: wallClock() - started,
+    wallMs: wallClock() - scenarioStarted,
     fsOps,
     simulatedMs,
     replay: failure?.replay ?? [],
     failure,
     unknown,
-    interrupted: result.interrupted,
+    interrupted,
+    failureRun: lowestBad,
   };
+  events.push(position, { type: 'scenario', result });
+  events.finish(position);
+  return result;
 }
 
-/** Re-runs a failing configuration with its whole trace kept, and writes the failure file. */
-async function recordFailure(
-  loaded: LoadedScenario,
-  config: RunConfig,
-  fastCheckSeed: number,
-  path: string,
-  shrinkSteps: number,
-  options: CheckOptions,
-): Promise<FailureRecord> {
-  const lines: string[] = [];
-  const outcome = await runScenario(config, { ...options.runOptions, trace: { windowSize: 0, sink: { write: (line) => lines.push(line) } } });
-  const failing = outcome.results.filter((result) => result.validity === 'invalid');
-  const firstPosition = Math.min(...failing.flatMap((result) => result.tracePositions), ...failing.flatMap((result) => result.operations.map((index) => outcome.history.operations[index]?.invokeTrace ?? Number.POSITIVE_INFINITY)));
-  const center = Number.isFinite(firstPosition) ? firstPosition : lines.length - 1;
-  const trace = lines.slice(Math.max(0, center - 40), center + 40);
-  const operations = [...new Set(failing.flatMap((result) => result.operations))]
-    .sort((a, b) => a - b)
-    .slice(0, 40)
-    .map((index) => formatOperation(outcome.history.operations[index]!));
+/** `path` given: each scenario runs the configuration at that path, and shrinks on from it if it fails. */
+async function replayPaths(options: CheckOptions, path: string, executor: RunExecutor, events: OrderedEvents, wallClock: WallClock): Promise<ScenarioCheckResult[]> {
+  const results: ScenarioCheckResult[] = [];
+  for (const [position, loaded] of options.scenarios.entries()) {
+    const { scenario } = loaded;
+    const scenarioStarted = wallClock();
+    const answer = await executor.failure(
+      scenario,
+      {
+        seed: options.seed,
+        path,
+        shrink: options.shrink !== false,
+        shrinkRunsMax: options.shrinkRunsMax ?? 300,
+        ...(options.timeBudgetMs === undefined ? {} : { timeLimitMs: options.timeBudgetMs }),
+      },
+      (step) => events.push(position, { type: 'shrink', scenario: scenario.name, step }),
+    );
+    const { first } = answer.shrink;
+    events.push(position, { type: 'run', scenario: scenario.name, run: 1, runIndex: Number(path.split(':')[0]), seeds: 1, outcome: first });
+    const failure = answer.shrink.shrunk === undefined ? undefined : await writeFailure(loaded, options, answer);
+    const result: ScenarioCheckResult = {
+      name: scenario.name,
+      source: loaded.source,
+      seeds: 1,
+      failures: failure === undefined ? 0 : 1,
+      wallMs: wallClock() - scenarioStarted,
+      fsOps: first.stats.fsOps,
+      simulatedMs: first.stats.simulatedMs,
+      replay: failure?.replay ?? [],
+      failure,
+      unknown: first.verdict === 'unknown' ? 1 : 0,
+      interrupted: answer.shrink.interrupted,
+      failureRun: failure === undefined ? undefined : Number(path.split(':')[0]),
+    };
+    events.push(position, { type: 'scenario', result });
+    events.finish(position);
+    results.push(result);
+  }
+  return results;
+}
+
+/** Writes the failure file of a shrunk failure. */
+async function writeFailure(loaded: LoadedScenario, options: CheckOptions, answer: FailureAnswer): Promise<FailureRecord> {
+  const { shrunk } = answer.shrink;
+  const evidence = answer.evidence;
+  if (shrunk === undefined || evidence === undefined) throw new Error('writeFailure: no failure to write');
+  const { config, path, shrinkSteps } = shrunk;
+  const fastCheckSeed = options.seed;
   const directory = options.failureDirectory ?? join('.nasq', 'failures');
   const file = join(directory, `${loaded.scenario.name}-${fastCheckSeed}-${config.simulationSeed}.json`);
   const command = options.command ?? 'npx nasq';
@@ -223,19 +416,78 @@ async function recordFailure(
     fastCheck: { seed: fastCheckSeed, path },
     shrinkSteps,
     config,
-    failedKind: outcome.failedKind ?? 'correctness',
-    results: outcome.results,
-    summary: outcome.summary,
-    traceHash: outcome.stats.traceHash,
-    simulatedMs: outcome.stats.simulatedMs,
-    operations,
-    trace,
+    failedKind: evidence.failedKind,
+    results: evidence.results,
+    summary: evidence.summary,
+    traceHash: evidence.traceHash,
+    simulatedMs: evidence.simulatedMs,
+    operations: evidence.operations,
+    trace: evidence.trace,
     replay,
     file,
   };
   await mkdir(directory, { recursive: true });
   await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
   return record;
+}
+
+/** A counting semaphore: at most `size` runs in flight. */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`slots: expected a positive integer, got ${size}`);
+    this.free = size;
+  }
+
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next === undefined) this.free += 1;
+    else next();
+  }
+}
+
+/**
+ * Progress events in a fixed order whatever the threads: every event of scenario k (its runs in
+ * order, its shrink steps, its result) before any of scenario k + 1, which waits in a buffer.
+ */
+class OrderedEvents {
+  private current = 0;
+  private readonly buffers: ProgressEvent[][];
+  private readonly finished: boolean[];
+
+  constructor(
+    private readonly count: number,
+    private readonly listener: ((event: ProgressEvent) => void) | undefined,
+  ) {
+    this.buffers = Array.from({ length: count }, () => []);
+    this.finished = Array.from({ length: count }, () => false);
+  }
+
+  push(position: number, event: ProgressEvent): void {
+    if (this.listener === undefined) return;
+    if (position === this.current) this.listener(event);
+    else this.buffers[position]!.push(event);
+  }
+
+  finish(position: number): void {
+    this.finished[position] = true;
+    while (this.current < this.count && this.finished[this.current]) {
+      this.current += 1;
+      if (this.current < this.count) {
+        for (const event of this.buffers[this.current]!.splice(0)) this.listener?.(event);
+      }
+    }
+  }
 }
 
 /** Runs a failure file's configuration again: same trace hash when nothing changed. */

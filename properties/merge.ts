@@ -1,0 +1,101 @@
+/**
+ * Merging the reports of the shards of one check (`nasq check --shard I/N` on N machines) into the
+ * report of the whole check, with one exit status.
+ *
+ * Every shard must be there, once, from the same check (same seed, same seeds per scenario, same
+ * scenarios in the same order): a shard whose job died leaves no report, and a merge without it
+ * must not pass. Per scenario, the failure kept is the one with the lowest run index over all
+ * shards: the one an unsharded check keeps, shrunk the same way, with the same failure file
+ * content. Counts (runs, file operations, simulated time, unknown verdicts) are sums of what the
+ * shards ran; a shard stops at its own first failure, so with a failure they can exceed an
+ * unsharded check's. Wall time is the longest shard's.
+ */
+
+import type { CheckReport, ScenarioCheckResult } from './check.js';
+import { runIndexOfPath } from './run-plan.js';
+
+/** Shard reports that do not make one whole check. */
+export class MergeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MergeError';
+  }
+}
+
+/** A report and where it came from (for errors). */
+export interface SourcedReport {
+  readonly report: CheckReport;
+  readonly source: string;
+}
+
+export function mergeReports(inputs: readonly SourcedReport[]): CheckReport {
+  if (inputs.length === 0) throw new MergeError('no reports to merge: give the files or directories the shards wrote');
+  const first = inputs[0]!;
+  const names = first.report.scenarios.map((result) => result.name);
+  for (const { report, source } of inputs) {
+    if (report.seed !== first.report.seed) throw new MergeError(`${source} is of seed ${report.seed}, ${first.source} of seed ${first.report.seed}: the shards of one check share its seed`);
+    if (report.seedsPerScenario !== first.report.seedsPerScenario) {
+      throw new MergeError(`${source} asks ${String(report.seedsPerScenario)} seeds per scenario, ${first.source} ${String(first.report.seedsPerScenario)}: the shards of one check share --seeds`);
+    }
+    const theirs = report.scenarios.map((result) => result.name);
+    if (theirs.join(',') !== names.join(',')) throw new MergeError(`${source} checks scenarios ${theirs.join(', ')}; ${first.source} checks ${names.join(', ')}: the shards of one check share --scenario`);
+  }
+  const count = first.report.shard?.count ?? 1;
+  const seen = new Map<number, string>();
+  for (const { report, source } of inputs) {
+    const shard = report.shard ?? { index: 1, count: 1 };
+    if (shard.count !== count) throw new MergeError(`${source} is shard ${shard.index}/${shard.count}, ${first.source} is of ${count} shards: the shards of one check share --shard's N`);
+    const earlier = seen.get(shard.index);
+    if (earlier !== undefined) throw new MergeError(`shard ${shard.index}/${count} given twice: ${earlier} and ${source}`);
+    seen.set(shard.index, source);
+  }
+  const missing = Array.from({ length: count }, (_, index) => index + 1).filter((index) => !seen.has(index));
+  if (missing.length > 0) {
+    throw new MergeError(`shard${missing.length > 1 ? 's' : ''} ${missing.map((index) => `${index}/${count}`).join(', ')} missing: a merge needs the report of every shard (a job that died leaves none)`);
+  }
+  // In shard order, so that ties and sums never depend on the order the reports were given in.
+  const ordered = [...inputs].sort((a, b) => (a.report.shard?.index ?? 1) - (b.report.shard?.index ?? 1));
+  const scenarios = names.map((name, position) => mergeScenario(ordered.map(({ report }) => report.scenarios[position]!)));
+  const failures = scenarios.reduce((sum, result) => sum + result.failures, 0);
+  const correctness = scenarios.some((result) => result.failure?.failedKind === 'correctness');
+  return {
+    seeds: scenarios.reduce((sum, result) => sum + result.seeds, 0),
+    failures,
+    wallMs: Math.max(...ordered.map(({ report }) => report.wallMs)),
+    fsOps: scenarios.reduce((sum, result) => sum + result.fsOps, 0),
+    seed: first.report.seed,
+    scenarios,
+    exitCode: failures === 0 ? 0 : correctness ? 1 : 3,
+    ...(first.report.seedsPerScenario === undefined ? {} : { seedsPerScenario: first.report.seedsPerScenario }),
+    shard: undefined,
+  };
+}
+
+function failureRunOf(result: ScenarioCheckResult): number | undefined {
+  if (result.failure === undefined) return undefined;
+  return result.failureRun ?? runIndexOfPath(result.failure.fastCheck.path);
+}
+
+function mergeScenario(results: readonly ScenarioCheckResult[]): ScenarioCheckResult {
+  let failing: ScenarioCheckResult | undefined;
+  for (const result of results) {
+    const run = failureRunOf(result);
+    if (run === undefined) continue;
+    if (failing === undefined || run < failureRunOf(failing)!) failing = result;
+  }
+  const first = results[0]!;
+  return {
+    name: first.name,
+    source: first.source,
+    seeds: results.reduce((sum, result) => sum + result.seeds, 0),
+    failures: failing === undefined ? 0 : 1,
+    wallMs: Math.max(...results.map((result) => result.wallMs)),
+    fsOps: results.reduce((sum, result) => sum + result.fsOps, 0),
+    simulatedMs: results.reduce((sum, result) => sum + result.simulatedMs, 0),
+    replay: failing?.replay ?? [],
+    failure: failing?.failure,
+    unknown: results.reduce((sum, result) => sum + result.unknown, 0),
+    interrupted: results.some((result) => result.interrupted),
+    failureRun: failing === undefined ? undefined : failureRunOf(failing),
+  };
+}
