@@ -47,6 +47,8 @@ export interface MetricsBucket {
 export interface LockMetrics {
   /** Grants of the header lock in the window. */
   readonly grants: number;
+  /** Grants without a wait (the lock was free when the request arrived). */
+  readonly grantedAtOnce: number;
   readonly grantsPerSecond: number;
   /** Share of the window the lock was held (sum of holds / window). */
   readonly busyFraction: number;
@@ -244,11 +246,13 @@ export class RunMetricsRecorder {
 
     const waitHistogram = createHistogram();
     let grantCount = 0;
+    let grantedAtOnce = 0;
     for (let index = 0; index < this.grantTimesMs.length; index += 1) {
       const grantMs = this.grantTimesMs[index]!;
       if (!inWindow(grantMs)) continue;
       grantCount += 1;
       grants[bucketOf(grantMs)]! += 1;
+      if (this.waitsMs[index]! === 0) grantedAtOnce += 1;
       recordMs(waitHistogram, this.waitsMs[index]!);
     }
     const holdHistogram = createHistogram();
@@ -305,6 +309,7 @@ export class RunMetricsRecorder {
       },
       lock: {
         grants: grantCount,
+        grantedAtOnce,
         grantsPerSecond: grantCount / windowSeconds,
         busyFraction: Math.min(1, heldMs / (toMs - fromMs)),
         wait: encodeHistogram(waitHistogram),
