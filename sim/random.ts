@@ -33,20 +33,39 @@ export function streamSeed(runSeed: RunSeed, name: string): string {
 /** One independent stream of random numbers. */
 export class RandomStream {
   readonly name: string;
-  private readonly generator: seedrandom.PRNG;
+  // Alea's state (seedrandom's algorithm, stepped here without a closure call per draw; seeded by
+  // seedrandom itself, so the numbers are exactly seedrandom.alea's).
+  private c: number;
+  private s0: number;
+  private s1: number;
+  private s2: number;
   /** How many numbers this stream has handed out (for diagnostics). */
   draws = 0;
 
   constructor(runSeed: RunSeed, name: string) {
     assert(name.length > 0, 'RandomStream: a stream needs a name');
     this.name = name;
-    this.generator = seedrandom.alea(streamSeed(runSeed, name));
+    const state = seedrandom.alea(streamSeed(runSeed, name), { state: true }).state() as unknown as { c: number; s0: number; s1: number; s2: number };
+    this.c = state.c;
+    this.s0 = state.s0;
+    this.s1 = state.s1;
+    this.s2 = state.s2;
   }
 
   /** A float in [0, 1) with 32 bits of randomness. */
   next(): number {
     this.draws += 1;
-    return this.generator();
+    return this.step();
+  }
+
+  /** One step of Alea (Baagoe), as seedrandom's `next`: a float in [0, 1). */
+  private step(): number {
+    const t = 2091639 * this.s0 + this.c * 2.3283064365386963e-10; // 2^-32
+    this.s0 = this.s1;
+    this.s1 = this.s2;
+    this.c = t | 0;
+    this.s2 = t - this.c;
+    return this.s2;
   }
 
   /** A float in [minimum, maximum). */
@@ -63,7 +82,7 @@ export class RandomStream {
   /** An unsigned 32-bit integer. */
   uint32(): number {
     this.draws += 1;
-    return this.generator.int32() >>> 0;
+    return ((this.step() * 0x100000000) | 0) >>> 0;
   }
 
   /** True with probability `probability`. */
