@@ -18,7 +18,7 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { FileHandle, FileSystem, Ports, WatchHandle } from '../engine/ports.js';
+import type { ByteRange, FileHandle, FileSystem, LockOptions, OpenOptions, Ports, WatchFilter, WatchHandle, WriteFileOptions } from '../engine/ports.js';
 import { createNullServer } from '../sim/null-server.js';
 import { runPlainWorkload } from '../sim/plain-run.js';
 import { Simulation } from '../sim/simulation.js';
@@ -105,12 +105,49 @@ export async function ceilingRun(seed: number, recorded: RecordedCall[][]): Prom
   recorded.forEach((calls, index) => {
     simulation.addClient(`client-${index}`, async ({ fs }) => {
       const handles: unknown[] = [];
+      const resolve = (argument: unknown): unknown =>
+        typeof argument === 'object' && argument !== null && 'handle' in argument ? handles[(argument as HandleReference).handle] : argument;
+      // Arguments resolved before the call (outside the awaited port call), each method called
+      // directly: the replay adds as little as it can to the simulator's own cost.
       for (const call of calls) {
-        const args = call.args.map((argument) =>
-          typeof argument === 'object' && argument !== null && 'handle' in argument ? handles[(argument as HandleReference).handle] : argument,
-        );
-        const result = await (fs[call.method] as (...parameters: unknown[]) => Promise<unknown>).apply(fs, args);
-        if (handleMethods.has(call.method)) handles.push(result);
+        const [first, second, third] = call.args;
+        switch (call.method) {
+          case 'open':
+            handles.push(await fs.open(first as string, second as OpenOptions | undefined));
+            break;
+          case 'watch':
+            handles.push(await fs.watch(first as string, second as WatchFilter));
+            break;
+          case 'lock':
+            await fs.lock(resolve(first) as FileHandle, second as ByteRange, third as LockOptions | undefined);
+            break;
+          case 'unlock':
+            await fs.unlock(resolve(first) as FileHandle, second as ByteRange);
+            break;
+          case 'read':
+            await fs.read(resolve(first) as FileHandle, second as number, third as number);
+            break;
+          case 'write':
+            await fs.write(resolve(first) as FileHandle, second as number, third as Uint8Array);
+            break;
+          case 'readFile':
+            await fs.readFile(first as string);
+            break;
+          case 'writeFile':
+            await fs.writeFile(first as string, second as Uint8Array, third as WriteFileOptions | undefined);
+            break;
+          case 'unlink':
+            await fs.unlink(first as string);
+            break;
+          case 'setTimes':
+            await fs.setTimes(first as string, second as number, third as number);
+            break;
+          default: {
+            const args = call.args.map(resolve);
+            const result = await (fs[call.method] as (...parameters: unknown[]) => Promise<unknown>).apply(fs, args);
+            if (handleMethods.has(call.method)) handles.push(result);
+          }
+        }
       }
     });
   });
