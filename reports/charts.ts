@@ -38,11 +38,28 @@ async function loadRenderer(): Promise<Renderer> {
   };
 }
 
-/** Renders a Vega-Lite specification to an SVG document (a string starting with `<svg`). */
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+/**
+ * Renders a Vega-Lite specification to an SVG document (a string starting with `<svg`). Vega
+ * numbers its clip paths with a process-wide counter; they are renamed `ID-1`, `ID-2`, ... so
+ * the same chart renders to the same text in any process, and several charts in one page keep
+ * apart.
+ */
+export async function renderSvg(spec: TopLevelSpec, id = 'chart'): Promise<string> {
   renderer ??= loadRenderer();
   const loaded = await renderer;
-  return loaded.render(loaded.compile(spec));
+  return localIds(await loaded.render(loaded.compile(spec)), id);
+}
+
+function localIds(svg: string, prefix: string): string {
+  const names = new Map<string, string>();
+  for (const match of svg.matchAll(/\sid="([^"]+)"/g)) {
+    if (!names.has(match[1]!)) names.set(match[1]!, `${prefix}-${names.size + 1}`);
+  }
+  if (names.size === 0) return svg;
+  return svg.replace(/(\sid="|url\(#|href="#)([^")]+)/g, (whole, head: string, name: string) => {
+    const renamed = names.get(name);
+    return renamed === undefined ? whole : `${head}${renamed}`;
+  });
 }
 
 const baseConfig = {
@@ -228,7 +245,7 @@ const kindColors = { domain: ['open', 'send', 'receive', 'ack', 'release'], rang
  * if it never completed, faded); the operations a failing checker names outlined in red; faults
  * shaded (the server's over every lane, a client's over its own lane).
  */
-export function timelineChart(timeline: Timeline, faults: readonly FaultWindow[], endMs: number): TopLevelSpec {
+export function timelineChart(timeline: Timeline, faults: readonly FaultWindow[], endMs: number, zoom?: TimeSpan): TopLevelSpec {
   const lanes = timeline.clients;
   const operations = timeline.operations.map((operation) => ({
     client: operation.client,
@@ -243,30 +260,30 @@ export function timelineChart(timeline: Timeline, faults: readonly FaultWindow[]
   const serverFaults = faults.filter((fault) => !lanes.includes(fault.target)).map((fault) => ({ fault: `${fault.kind} (${fault.target})`, start: fault.startMs, end: Math.max(fault.startMs + 0.5, fault.endMs ?? endMs) }));
   const clientFaults = faults.filter((fault) => lanes.includes(fault.target)).map((fault) => ({ client: fault.target, fault: fault.kind, start: fault.startMs, end: Math.max(fault.startMs + 0.5, fault.endMs ?? endMs) }));
   const y = { field: 'client', type: 'nominal', title: null, scale: { domain: lanes }, sort: lanes };
-  const x = { type: 'quantitative', title: 'simulated time (ms)' };
+  const x = { type: 'quantitative', title: 'simulated time (ms)', ...(zoom === undefined ? {} : { scale: { domain: [zoom.fromMs, zoom.toMs], nice: false } }) };
   const layers: Record<string, unknown>[] = [];
   if (serverFaults.length > 0) {
     layers.push({
       data: { values: serverFaults },
-      mark: { type: 'rect', color: faultColor, opacity: 0.1 },
+      mark: { type: 'rect', color: faultColor, opacity: 0.1, clip: true },
       encoding: { x: { field: 'start', ...x }, x2: { field: 'end' }, tooltip: [{ field: 'fault' }] },
     });
   }
   if (clientFaults.length > 0) {
     layers.push({
       data: { values: clientFaults },
-      mark: { type: 'bar', color: faultColor, opacity: 0.25, height: { band: 1 } },
+      mark: { type: 'bar', color: faultColor, opacity: 0.25, height: { band: 1 }, clip: true },
       encoding: { y, x: { field: 'start', ...x }, x2: { field: 'end' }, tooltip: [{ field: 'fault' }, { field: 'client' }] },
     });
     layers.push({
       data: { values: clientFaults },
-      mark: { type: 'tick', color: faultColor, thickness: 2 },
+      mark: { type: 'tick', color: faultColor, thickness: 2, clip: true },
       encoding: { y, x: { field: 'start', ...x } },
     });
   }
   layers.push({
     data: { values: operations },
-    mark: { type: 'bar', height: { band: 0.6 } },
+    mark: { type: 'bar', height: { band: 0.6 }, clip: true },
     encoding: {
       y,
       x: { field: 'start', ...x },
@@ -282,18 +299,33 @@ export function timelineChart(timeline: Timeline, faults: readonly FaultWindow[]
   if (violating.length > 0) {
     layers.push({
       data: { values: violating },
-      mark: { type: 'point', shape: 'triangle-down', color: faultColor, filled: true, size: 60, yOffset: -9 },
+      mark: { type: 'point', shape: 'triangle-down', color: faultColor, filled: true, size: 60, yOffset: -9, clip: true },
       encoding: { y, x: { field: 'start', ...x }, tooltip: [{ field: 'text', title: 'violating operation' }] },
     });
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: `Per-client timeline${timeline.omitted > 0 ? ` (${timeline.operations.length} operations nearest the violations; ${timeline.omitted} left out)` : ''}: violating operations outlined in red, faults shaded`,
+    title:
+      zoom === undefined
+        ? `Per-client timeline${timeline.omitted > 0 ? ` (${timeline.operations.length} operations nearest the violations; ${timeline.omitted} left out)` : ''}: violating operations outlined in red and marked, faults shaded`
+        : `The same, zoomed to the violating operations (${formatMs(zoom.fromMs)} to ${formatMs(zoom.toMs)})`,
     width: 900,
     height: Math.max(80, Math.min(1600, lanes.length * 22)),
     config: baseConfig,
     layer: layers,
   } as unknown as TopLevelSpec;
+}
+
+/** A window around the violating operations of a timeline, or undefined when none is named or it spans most of the run. */
+export function violationZoom(timeline: Timeline, endMs: number): TimeSpan | undefined {
+  const violating = timeline.operations.filter((operation) => operation.violating);
+  if (violating.length === 0) return undefined;
+  const fromMs = Math.min(...violating.map((operation) => operation.invokeMs));
+  const toMs = Math.max(...violating.map((operation) => operation.completeMs ?? operation.invokeMs));
+  const startMs = Math.min(...timeline.operations.map((operation) => operation.invokeMs));
+  const padMs = Math.max(20, (toMs - fromMs) * 0.5);
+  const zoom = { fromMs: Math.max(startMs, fromMs - padMs), toMs: Math.min(endMs, toMs + padMs) };
+  return zoom.toMs - zoom.fromMs < 0.6 * (endMs - startMs) ? zoom : undefined;
 }
 
 function seriesLabel(series: CapacitySeries): string {

@@ -148,6 +148,10 @@ export interface CheckSection {
   readonly fsOps: number;
   readonly exitCode: number;
   readonly scenarios: ScenarioSection[];
+  /** Seeds asked per scenario (a shard makes part of them); for `nasq report merge`. */
+  readonly seedsPerScenario?: number;
+  /** The shard of the check this report covers (`--shard I/N`); absent: every run. */
+  readonly shard?: { readonly index: number; readonly count: number };
 }
 
 export function exitCodeOfRun(failedKind: string | null | undefined): number {
@@ -324,6 +328,8 @@ export class CheckReportBuilder {
       wallMs: report.wallMs,
       fsOps: report.fsOps,
       exitCode: report.exitCode,
+      ...(report.seedsPerScenario === undefined ? {} : { seedsPerScenario: report.seedsPerScenario }),
+      ...(report.shard === undefined ? {} : { shard: report.shard }),
       scenarios: report.scenarios.map((result): ScenarioSection => {
         const accumulator = this.scenarios.get(result.name);
         const histograms =

@@ -15,6 +15,7 @@ import {
   renderSvg,
   throughputChart,
   timelineChart,
+  violationZoom,
 } from './charts.js';
 import type { CheckSection, ReportDocument, RunSection, ScenarioSection } from './document.js';
 import type { TopLevelSpec } from 'vega-lite';
@@ -54,7 +55,7 @@ function statusBadge(ok: boolean | 'unknown', text: string): string {
 }
 
 async function chart(name: string, spec: TopLevelSpec): Promise<string> {
-  const svg = await renderSvg(spec);
+  const svg = await renderSvg(spec, name);
   return `<figure class="chart" data-chart="${escapeHtml(name)}">${svg}</figure>`;
 }
 
@@ -74,7 +75,11 @@ async function runCharts(run: RunSection, prefix: string): Promise<string> {
   const parts: string[] = [];
   const metrics = run.metrics;
   const endMs = metrics?.toMs ?? run.stats.simulatedMs;
-  if (run.timeline !== null) parts.push(await chart(`${prefix}timeline`, timelineChart(run.timeline, run.faults, endMs)));
+  if (run.timeline !== null) {
+    parts.push(await chart(`${prefix}timeline`, timelineChart(run.timeline, run.faults, endMs)));
+    const zoom = violationZoom(run.timeline, endMs);
+    if (zoom !== undefined) parts.push(await chart(`${prefix}timeline-zoom`, timelineChart(run.timeline, run.faults, endMs, zoom)));
+  }
   const span = { fromMs: metrics?.fromMs ?? 0, toMs: endMs };
   if (metrics === null) {
     parts.push('<p class="note">No metrics were collected for this run.</p>');
@@ -94,6 +99,10 @@ async function runCharts(run: RunSection, prefix: string): Promise<string> {
       ]),
     ),
   );
+  if (metrics.lock.grants === 0) {
+    parts.push('<p class="note" data-note="no-lock">No client was granted the header lock in this run: nothing to show of lock waits and holds.</p>');
+    return parts.join('\n');
+  }
   parts.push(
     await chart(
       `${prefix}lock`,

@@ -47,8 +47,8 @@ export async function renderReport(directory: string, document: ReportDocument):
   ];
   if (document.kind === 'capacity') {
     const series = document.capacity!.series;
-    files.push([join(directory, reportFileNames.capacityThroughput), await renderSvg(capacityThroughputChart(series))]);
-    files.push([join(directory, reportFileNames.capacityLatency), await renderSvg(capacityLatencyChart(series))]);
+    files.push([join(directory, reportFileNames.capacityThroughput), await renderSvg(capacityThroughputChart(series), 'capacity-throughput')]);
+    files.push([join(directory, reportFileNames.capacityLatency), await renderSvg(capacityLatencyChart(series), 'capacity-latency')]);
   }
   for (const [path, contents] of files) await writeFile(path, contents);
   return { directory, files: files.map(([path]) => path) };
