@@ -3,12 +3,13 @@
  * prints its figures, or one JSON object with all of them.
  */
 
+import { checkSuite } from './check.js';
 import { engineDiskSuite } from './engine-disk.js';
 import { engineMemorySuite } from './engine-memory.js';
 import type { Figures, Suite } from './harness.js';
 import { simSuite } from './sim.js';
 
-const suites: Suite[] = [engineMemorySuite, engineDiskSuite, simSuite];
+const suites: Suite[] = [engineMemorySuite, engineDiskSuite, simSuite, checkSuite];
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(name);

@@ -5,8 +5,8 @@
  * check (a shard missing or given twice, another seed, other scenarios) or cannot be read.
  */
 
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import type { CheckReport } from '../properties/check.js';
 import { MergeError, mergeReports, type SourcedReport } from '../properties/merge.js';
@@ -46,19 +46,44 @@ export async function runReportMerge(argv: { paths: string[]; json: boolean }, o
     output.result(true, checkReportJson(merged), '');
   } else {
     output.line(`nasq report merge: ${inputs.length} report(s) of seed ${merged.seed}, ${merged.scenarios.length} scenario(s)`);
-    for (const result of merged.scenarios) {
+    for (const [position, result] of merged.scenarios.entries()) {
       const status = result.failure !== undefined ? `FAILED (${result.failure.failedKind}) at run ${String(result.failureRun)}` : result.unknown > 0 ? `ok (${result.unknown} unknown)` : 'ok';
       output.line(`  ${result.name.padEnd(22)} ${String(result.seeds).padStart(5)} runs  ${status}${result.interrupted ? ' (time budget reached)' : ''}`);
       const failure = result.failure;
       if (failure === undefined) continue;
       for (const check of failure.results.filter((item) => item.validity === 'invalid')) output.line(`    ${check.checker}: ${check.explanation}`);
       output.line(`    smallest failing run: ${describeShrunk(failure)}`);
-      output.line(`    failure file (in the artifacts of the shard that found it): ${failure.file}`);
-      output.line(`    replay: ${failure.replay[0]}`);
+      const found = inputs.find(({ report }) => report.scenarios[position]?.failure === failure);
+      const located = found === undefined ? undefined : await locateFailureFile(failure.file, found.source);
+      if (located === undefined) {
+        output.line(`    failure file (in the artifacts of the shard that found it${found === undefined ? '' : `, ${found.source}`}): ${failure.file}`);
+        output.line(`    replay: ${failure.replay[0]}`);
+      } else {
+        output.line(`    failure file: ${located}`);
+        output.line(`    replay: ${failure.replay[0]!.replace(failure.file, located)}`);
+      }
     }
     output.line(`${merged.failures === 0 ? 'all properties hold' : `${merged.failures} scenario(s) failed`}: ${merged.seeds} runs, ${merged.fsOps} simulated file operations`);
   }
   output.exitCode(merged.exitCode);
+}
+
+/**
+ * Where a shard's failure file is now: as written (the same machine), or beside the shard's
+ * report, as artifact downloads put it (the path as written, less leading directories).
+ */
+async function locateFailureFile(file: string, reportFile: string): Promise<string | undefined> {
+  const parts = file.split(/[\\/]/);
+  const candidates = [file, ...parts.map((_, index) => join(dirname(reportFile), ...parts.slice(index)))];
+  for (const candidate of candidates) {
+    try {
+      await access(candidate);
+      return candidate;
+    } catch {
+      // not there: try the next
+    }
+  }
+  return undefined;
 }
 
 /** Reads every report named, directories searched; the same shard found twice with equal results counts once. */

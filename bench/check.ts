@@ -1,0 +1,59 @@
+/**
+ * `nasq check` throughput: seeds (runs) per second of wall time over the default scenario set,
+ * in this thread (1 worker) and on 2 worker threads. Steady state: the thread, or the pool, is
+ * started and warmed up by a first check, then each figure is the median of several whole checks,
+ * the two kinds taken in turns so that background load hits both alike. (A fresh `nasq check`
+ * process also pays the pool's start-up and each worker's JIT warm-up, a fraction of a second.)
+ */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inThreadExecutor, poolExecutor, type RunExecutor } from '../properties/check-executor.js';
+import { checkOn } from '../properties/check.js';
+import { defaultScenarioSet, resolveScenarios } from '../scenarios/index.js';
+import { median, round, type Figures, type Suite } from './harness.js';
+
+/** Seeds per scenario of one measured check (14 scenarios: 112 runs). */
+const seedsPerScenario = 8;
+/** Whole checks measured per figure. */
+const repetitions = 5;
+const seed = 1;
+
+export const checkSuite: Suite = {
+  name: 'check',
+  async run({ verbose }): Promise<Figures> {
+    const scenarios = await resolveScenarios(defaultScenarioSet);
+    const failureDirectory = await mkdtemp(join(tmpdir(), 'nasq-bench-check-'));
+    const executors: Record<1 | 2, RunExecutor> = { 1: inThreadExecutor(undefined), 2: poolExecutor({ workers: 2 }) };
+    const rate = async (workers: 1 | 2): Promise<number> => {
+      const startedMs = performance.now();
+      const report = await checkOn(executors[workers], { scenarios, seeds: seedsPerScenario, seed, failureDirectory }, () => performance.now());
+      const elapsedMs = performance.now() - startedMs;
+      // A failing check spends its time shrinking: not what this measures.
+      if (report.failures > 0) throw new Error(`benchmark check: ${report.failures} scenario(s) failed with seed ${seed}; see ${failureDirectory}`);
+      const perSecond = report.seeds / (elapsedMs / 1000);
+      if (verbose) process.stderr.write(`  check, ${workers} worker(s): ${report.seeds} runs in ${(elapsedMs / 1000).toFixed(2)} s, ${perSecond.toFixed(1)} seeds/s\n`);
+      return perSecond;
+    };
+    try {
+      // Warm-up: the first check in a thread compiles the engine and the simulator.
+      await rate(1);
+      await rate(2);
+      const one: number[] = [];
+      const two: number[] = [];
+      for (let repetition = 0; repetition < repetitions; repetition += 1) {
+        one.push(await rate(1));
+        two.push(await rate(2));
+      }
+      return {
+        'check.seedsPerSec.workers1': round(median(one)),
+        'check.seedsPerSec.workers2': round(median(two)),
+        'check.seedsPerSec.workers2OverWorkers1': round(median(two) / median(one), 3),
+      };
+    } finally {
+      await executors[2].close();
+      await rm(failureDirectory, { recursive: true, force: true });
+    }
+  },
+};
