@@ -159,7 +159,15 @@ export const builtinScenarios: ScenarioInput[] = [
     name: 'swarm',
     description: 'the whole fault configuration (which kinds, how many, when, how big) drawn from the seed',
     clients: { senders: { min: 1, max: 4 }, receivers: { min: 1, max: 4 } },
-    workload: { messages: { min: 10, max: 60 }, batch: [1, 2], delayedFraction: [0, 0.2], maxDelayMs: 1_000, releaseFraction: [0, 0.05] },
+    // Sends spread over the fault phase (up to 60 x 120 ms), so faults meet senders as well as receivers.
+    workload: {
+      messages: { min: 10, max: 60 },
+      batch: [1, 2],
+      sendIntervalMs: { min: 5, max: 120 },
+      delayedFraction: [0, 0.2],
+      maxDelayMs: 1_000,
+      releaseFraction: [0, 0.05],
+    },
     queue: { leaseMs: { min: 300, max: 3_000 }, durable: [false, true], durableHandles: [false, true] },
     nemesis: { swarm: { maximumFaults: 6 } },
     options: { faultPhaseMs: 4_000, settleMs: 180_000, skewBoundMs: 2_000 },
