@@ -27,6 +27,7 @@ import {
   encodeSlot,
   headerCopySize,
   headerRegionSize,
+  journalCapacity,
   kernelFileSize,
   maximumSlots,
   messageIdOf,
@@ -42,6 +43,7 @@ import {
   type Slot,
 } from './format.js';
 import { imageViolations, readKernelImage, type KernelImage } from './kernel-image.js';
+import { KernelTransaction } from './kernel-transaction.js';
 import type { FileHandle, Ports } from './ports.js';
 import { joinPath, queueLayout } from './queue.js';
 
@@ -65,8 +67,15 @@ export interface FsckReport {
   orphans: Array<{ id: string; ageMs: number }>;
   /** Messages whose body file is missing or does not match its slot. */
   badBodies: Array<{ id: string; problem: 'missing' | 'damaged' }>;
+  /**
+   * Pending messages whose body is gone: an ack deleted the body and its client died before the
+   * commit. Not damage: the engine frees the slot when the lease runs out (the ack took effect).
+   */
+  interruptedAcks: string[];
   /** What a repair did (empty when only checking). */
   repaired: {
+    /** The damaged header copy not in force was rewritten from the one in force (nothing else changed). */
+    recommitted: boolean;
     rebuilt: boolean;
     kept: string[];
     relinkedBodies: string[];
@@ -126,15 +135,21 @@ async function checkAndRepair(
     messages: 0,
     orphans: [],
     badBodies: [],
-    repaired: { rebuilt: false, kept: [], relinkedBodies: [], deletedOrphans: [], droppedSlots: [], deadLettered: [] },
+    interruptedAcks: [],
+    repaired: { recommitted: false, rebuilt: false, kept: [], relinkedBodies: [], deletedOrphans: [], droppedSlots: [], deadLettered: [] },
   };
   let image: KernelImage | undefined;
+  let onlyOtherCopyDamaged = false;
   try {
     image = readKernelImage(kernel.bytes);
     report.violations = imageViolations(image);
     // The engine runs on with the valid copy (its next commit overwrites the damaged one), but a
-    // damaged copy is damage all the same: it may have been the newest state.
-    if (image.otherCopyDefect !== undefined) report.violations.push(`header copy not in force: ${image.otherCopyDefect}`);
+    // damaged copy is damage all the same: it may have been the newest state (or a commit torn by
+    // a crash, which the copy in force survived).
+    if (image.otherCopyDefect !== undefined) {
+      onlyOtherCopyDamaged = report.violations.length === 0;
+      report.violations.push(`header copy not in force: ${image.otherCopyDefect}`);
+    }
   } catch (error) {
     if (!isNasqError(error, 'CORRUPT')) throw error;
     report.violations = [error.message];
@@ -152,7 +167,8 @@ async function checkAndRepair(
   for (const slot of messageSlots) {
     const id = messageIdOf(slot);
     if (!bodies.has(id)) {
-      report.badBodies.push({ id, problem: 'missing' });
+      if (slot.state === SlotState.pending) report.interruptedAcks.push(id);
+      else report.badBodies.push({ id, problem: 'missing' });
       continue;
     }
     const body = await fs.readFile(bodyPath(directory, id));
@@ -170,7 +186,15 @@ async function checkAndRepair(
   if (!repair) return report;
 
   const oldOrphans = report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs).map((orphan) => orphan.id);
-  if (!kernelDamaged && report.badBodies.length === 0) {
+  if (onlyOtherCopyDamaged && report.badBodies.length === 0) {
+    // The lightest repair: commit the state in force again, into the damaged copy. In-flight
+    // messages keep their leases.
+    const transaction = await KernelTransaction.begin(fs, kernel.handle, { durable: true, journalSoftLimit: journalCapacity, readAheadSlots: 1 });
+    transaction.touchHeader();
+    await transaction.commit();
+    report.repaired.recommitted = true;
+  }
+  if ((!kernelDamaged || onlyOtherCopyDamaged) && report.badBodies.length === 0) {
     for (const id of oldOrphans) {
       await unlinkQuietly(ports, bodyPath(directory, id));
       report.repaired.deletedOrphans.push(id);
