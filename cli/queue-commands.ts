@@ -174,12 +174,17 @@ export function queueCommands(yargs: Argv, output: Output): Argv {
           report.clean ? `clean: ${report.messages} messages` : `NOT CLEAN: ${report.messages} messages`,
           ...report.violations.map((violation) => `violation: ${violation}`),
           ...report.badBodies.map((bad) => `body ${bad.problem}: ${bad.id}`),
+          ...report.interruptedAcks.map((id) => `interrupted ack: ${id} (its body is gone; the engine frees the slot when the lease ends)`),
           ...report.orphans.map((orphan) => `orphan body: ${orphan.id} (${Math.round(orphan.ageMs / 1000)} s old)`),
         ];
         if (argv.repair) {
           const repaired = report.repaired;
           lines.push(
-            repaired.rebuilt ? `rebuilt the kernel: kept ${repaired.kept.length} messages` : 'kernel not rebuilt',
+            repaired.rebuilt
+              ? `rebuilt the kernel: kept ${repaired.kept.length} messages`
+              : repaired.recommitted
+                ? 'rewrote the damaged header copy from the one in force'
+                : 'kernel not rebuilt',
             ...repaired.relinkedBodies.map((id) => `relinked body without a slot: ${id}`),
             ...repaired.deletedOrphans.map((id) => `deleted orphan: ${id}`),
             ...repaired.droppedSlots.map((dropped) => `dropped ${dropped.id}: ${dropped.reason}`),
@@ -188,7 +193,7 @@ export function queueCommands(yargs: Argv, output: Output): Argv {
         }
         output.result(argv.json, report, lines.join('\n'));
         // A check that found problems fails; a repair that fixed them succeeds.
-        if (!report.clean && !(argv.repair && (report.repaired.rebuilt || report.violations.length === 0))) output.exitCode(1);
+        if (!report.clean && !(argv.repair && (report.repaired.rebuilt || report.repaired.recommitted || report.violations.length === 0))) output.exitCode(1);
       },
     )
     .demandCommand(1, 'name a queue command: init, send, recv, ack, release, stat or fsck');
