@@ -12,7 +12,7 @@
  */
 
 import type { CheckReport, ScenarioCheckResult } from './check.js';
-import { runIndexOfPath } from './run-plan.js';
+import { runIndexOfPath, type Shard } from './run-plan.js';
 
 /** Shard reports that do not make one whole check. */
 export class MergeError extends Error {
@@ -28,34 +28,61 @@ export interface SourcedReport {
   readonly source: string;
 }
 
-export function mergeReports(inputs: readonly SourcedReport[]): CheckReport {
-  if (inputs.length === 0) throw new MergeError('no reports to merge: give the files or directories the shards wrote');
-  const first = inputs[0]!;
-  const names = first.report.scenarios.map((result) => result.name);
-  for (const { report, source } of inputs) {
-    if (report.seed !== first.report.seed) throw new MergeError(`${source} is of seed ${report.seed}, ${first.source} of seed ${first.report.seed}: the shards of one check share its seed`);
-    if (report.seedsPerScenario !== first.report.seedsPerScenario) {
-      throw new MergeError(`${source} asks ${String(report.seedsPerScenario)} seeds per scenario, ${first.source} ${String(first.report.seedsPerScenario)}: the shards of one check share --seeds`);
+/** What a merge checks of each report: that the reports are the shards of one check. */
+export interface ShardSetMember {
+  readonly source: string;
+  readonly seed: number;
+  readonly seedsPerScenario: number | undefined;
+  readonly scenarioNames: readonly string[];
+  readonly shard: Shard | undefined;
+}
+
+/**
+ * Throws a MergeError unless the members are every shard of one check, once: the same seed,
+ * seeds per scenario and scenarios, shards 1 to N. Returns the members' positions in shard order.
+ */
+export function validateShardSet(members: readonly ShardSetMember[]): number[] {
+  if (members.length === 0) throw new MergeError('no reports to merge: give the files or directories the shards wrote');
+  const first = members[0]!;
+  for (const member of members) {
+    if (member.seed !== first.seed) throw new MergeError(`${member.source} is of seed ${member.seed}, ${first.source} of seed ${first.seed}: the shards of one check share its seed`);
+    if (member.seedsPerScenario !== first.seedsPerScenario) {
+      throw new MergeError(`${member.source} asks ${String(member.seedsPerScenario)} seeds per scenario, ${first.source} ${String(first.seedsPerScenario)}: the shards of one check share --seeds`);
     }
-    const theirs = report.scenarios.map((result) => result.name);
-    if (theirs.join(',') !== names.join(',')) throw new MergeError(`${source} checks scenarios ${theirs.join(', ')}; ${first.source} checks ${names.join(', ')}: the shards of one check share --scenario`);
+    if (member.scenarioNames.join(',') !== first.scenarioNames.join(',')) {
+      throw new MergeError(`${member.source} checks scenarios ${member.scenarioNames.join(', ')}; ${first.source} checks ${first.scenarioNames.join(', ')}: the shards of one check share --scenario`);
+    }
   }
-  const count = first.report.shard?.count ?? 1;
+  const count = first.shard?.count ?? 1;
   const seen = new Map<number, string>();
-  for (const { report, source } of inputs) {
-    const shard = report.shard ?? { index: 1, count: 1 };
-    if (shard.count !== count) throw new MergeError(`${source} is shard ${shard.index}/${shard.count}, ${first.source} is of ${count} shards: the shards of one check share --shard's N`);
+  for (const member of members) {
+    const shard = member.shard ?? { index: 1, count: 1 };
+    if (shard.count !== count) throw new MergeError(`${member.source} is shard ${shard.index}/${shard.count}, ${first.source} is of ${count} shards: the shards of one check share --shard's N`);
     const earlier = seen.get(shard.index);
-    if (earlier !== undefined) throw new MergeError(`shard ${shard.index}/${count} given twice: ${earlier} and ${source}`);
-    seen.set(shard.index, source);
+    if (earlier !== undefined) throw new MergeError(`shard ${shard.index}/${count} given twice: ${earlier} and ${member.source}`);
+    seen.set(shard.index, member.source);
   }
   const missing = Array.from({ length: count }, (_, index) => index + 1).filter((index) => !seen.has(index));
   if (missing.length > 0) {
     throw new MergeError(`shard${missing.length > 1 ? 's' : ''} ${missing.map((index) => `${index}/${count}`).join(', ')} missing: a merge needs the report of every shard (a job that died leaves none)`);
   }
   // In shard order, so that ties and sums never depend on the order the reports were given in.
-  const ordered = [...inputs].sort((a, b) => (a.report.shard?.index ?? 1) - (b.report.shard?.index ?? 1));
-  const scenarios = names.map((name, position) => mergeScenario(ordered.map(({ report }) => report.scenarios[position]!)));
+  return members.map((_, position) => position).sort((a, b) => (members[a]!.shard?.index ?? 1) - (members[b]!.shard?.index ?? 1));
+}
+
+export function mergeReports(inputs: readonly SourcedReport[]): CheckReport {
+  const order = validateShardSet(
+    inputs.map(({ report, source }) => ({
+      source,
+      seed: report.seed,
+      seedsPerScenario: report.seedsPerScenario,
+      scenarioNames: report.scenarios.map((result) => result.name),
+      shard: report.shard,
+    })),
+  );
+  const ordered = order.map((position) => inputs[position]!);
+  const first = ordered[0]!;
+  const scenarios = first.report.scenarios.map((_, position) => mergeScenario(ordered.map(({ report }) => report.scenarios[position]!)));
   const failures = scenarios.reduce((sum, result) => sum + result.failures, 0);
   const correctness = scenarios.some((result) => result.failure?.failedKind === 'correctness');
   return {
