@@ -134,11 +134,12 @@ export function isSlotOffset(offset: number, totalSlots: number): boolean {
 }
 
 export function emptySlot(offset: number, next: number, stamp: number): Slot {
+  // Fields in the order of decodeSoundSlot and copySlot: one object shape for every slot.
   return {
-    offset,
     state: SlotState.empty,
     flags: 0,
     deliveryCount: 0,
+    offset,
     next,
     previous: noOffset,
     priority: 0,
@@ -153,6 +154,30 @@ export function emptySlot(offset: number, next: number, stamp: number): Slot {
     nextPriority: 0,
     stamp,
     sentAt: 0,
+  };
+}
+
+/** A copy of a slot, field by field (cheaper than a spread, and of the one slot shape). */
+export function copySlot(slot: Slot): Slot {
+  return {
+    state: slot.state,
+    flags: slot.flags,
+    deliveryCount: slot.deliveryCount,
+    offset: slot.offset,
+    next: slot.next,
+    previous: slot.previous,
+    priority: slot.priority,
+    sendSequence: slot.sendSequence,
+    messageClient: slot.messageClient,
+    messageSequence: slot.messageSequence,
+    bodyLength: slot.bodyLength,
+    bodyChecksum: slot.bodyChecksum,
+    owner: slot.owner,
+    leaseToken: slot.leaseToken,
+    leaseExpiry: slot.leaseExpiry,
+    nextPriority: slot.nextPriority,
+    stamp: slot.stamp,
+    sentAt: slot.sentAt,
   };
 }
 
