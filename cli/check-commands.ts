@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { checkerDescriptions, checkerNames } from '../properties/checkers.js';
-import { check, replay, workersMax, type FailureRecord } from '../properties/check.js';
+import { check, replay, workersMax, type FailureRecord, type ScenarioCheckResult } from '../properties/check.js';
 import { nominalConfig } from '../properties/config.js';
 import { formatOperation } from '../properties/history.js';
 import { checkReportJson, describeShrunk } from '../properties/report-json.js';
@@ -18,6 +18,8 @@ import { ScenarioError } from '../scenarios/schema.js';
 import { latencyProfileNames } from '../sim/profiles.js';
 import { UsageError, parseDuration, parsePositiveInteger } from './durations.js';
 import type { Output } from './output.js';
+import { CheckReporting, reportOption, reportingOptions, writeRunReport } from './report-commands.js';
+import { MetricsCollector } from '../reports/metrics.js';
 
 const exitCodeOf = (outcome: RunOutcome): number => (outcome.failedKind === 'correctness' ? 1 : outcome.failedKind === 'liveness' ? 3 : 0);
 
@@ -37,7 +39,7 @@ async function scenariosOrUsage(argument: string) {
 }
 
 export function checkCommand(yargs: Argv): Argv {
-  return yargs
+  return reportingOptions(yargs)
     .option('scenario', { type: 'string', default: 'all', describe: 'a scenario name, a comma-separated list, "all", or a scenario file' })
     .option('seeds', { type: 'number', default: 20, describe: 'runs per scenario' })
     .option('seed', { type: 'string', describe: 'fast-check seed (default: random, printed)' })
@@ -62,6 +64,8 @@ export async function runCheck(
     workers?: number;
     shard?: string;
     json: boolean;
+    report?: string;
+    quiet: boolean;
   },
   output: Output,
 ): Promise<void> {
@@ -86,6 +90,8 @@ export async function runCheck(
     const part = shard === undefined ? '' : `, shard ${shard.index}/${shard.count} (${shardRunCount(seeds, shard)} of them each)`;
     output.line(`nasq check: ${scenarios.length} scenario(s) x ${seeds} seeds, seed ${seed}${part}`);
   }
+  const runsPerScenario = argv.path !== undefined ? 1 : shard === undefined ? seeds : shardRunCount(seeds, shard);
+  const reporting = new CheckReporting(argv, { scenarios: scenarios.length, runsPerScenario, timeBudgetMs }, output);
   const report = await check(
     {
       scenarios,
@@ -97,23 +103,22 @@ export async function runCheck(
       failureDirectory: argv.failures,
       workers,
       ...(shard === undefined ? {} : { shard }),
-      onProgress: argv.json
-        ? undefined
-        : (event) => {
-            if (event.type !== 'scenario') return;
-            const result = event.result;
-            const status = result.failures > 0 ? `FAILED (${result.failure!.failedKind})` : result.unknown > 0 ? `ok (${result.unknown} unknown)` : 'ok';
-            output.line(
-              `  ${result.name.padEnd(22)} ${String(result.seeds).padStart(5)} runs  ${(result.wallMs / 1000).toFixed(1).padStart(6)} s  ${status}${result.interrupted ? ' (time budget reached)' : ''}`,
-            );
-            if (result.failure !== undefined) printFailure(result.failure, output);
-          },
+      ...(reporting.runOptions === undefined ? {} : { runOptions: reporting.runOptions }),
+      onProgress: (event) => reporting.onProgress(event, argv.json ? undefined : (result) => printScenario(result, output)),
     },
     () => performance.now(),
   );
+  reporting.endProgress();
   if (argv.json) output.result(true, checkReportJson(report), '');
   else output.line(`${report.failures === 0 ? 'all properties hold' : `${report.failures} scenario(s) failed`}: ${report.seeds} runs, ${report.fsOps} simulated file operations, ${(report.wallMs / 1000).toFixed(1)} s`);
+  await reporting.finish(report);
   output.exitCode(report.exitCode);
+}
+
+function printScenario(result: ScenarioCheckResult, output: Output): void {
+  const status = result.failures > 0 ? `FAILED (${result.failure!.failedKind})` : result.unknown > 0 ? `ok (${result.unknown} unknown)` : 'ok';
+  output.line(`  ${result.name.padEnd(22)} ${String(result.seeds).padStart(5)} runs  ${(result.wallMs / 1000).toFixed(1).padStart(6)} s  ${status}${result.interrupted ? ' (time budget reached)' : ''}`);
+  if (result.failure !== undefined) printFailure(result.failure, output);
 }
 
 function printFailure(failure: FailureRecord, output: Output): void {
@@ -129,18 +134,23 @@ export function runCommand(yargs: Argv): Argv {
     .option('seed', { type: 'string', default: '1', describe: 'simulation seed' })
     .option('trace', { type: 'string', describe: 'write the whole trace to this file' })
     .option('history', { type: 'boolean', default: false, describe: 'print every operation' })
-    .option('json', { type: 'boolean', default: false });
+    .option('json', { type: 'boolean', default: false })
+    .option(...reportOption);
 }
 
-export async function runRun(argv: { scenario: string; seed: string; trace?: string; history: boolean; json: boolean }, output: Output): Promise<void> {
+export async function runRun(argv: { scenario: string; seed: string; trace?: string; history: boolean; json: boolean; report?: string }, output: Output): Promise<void> {
   const seed = parseSeed(argv.seed, '--seed');
   const scenarios = await scenariosOrUsage(argv.scenario);
   if (scenarios.length !== 1) throw new UsageError(`run takes one scenario, got ${scenarios.length}`);
   const config = nominalConfig(scenarios[0]!.scenario, seed);
   const lines: string[] = [];
-  const outcome = await runScenario(config, argv.trace === undefined ? {} : { trace: { sink: { write: (line) => lines.push(line) } } });
+  const outcome = await runScenario(config, {
+    ...(argv.trace === undefined ? {} : { trace: { sink: { write: (line) => lines.push(line) } } }),
+    ...(argv.report === undefined ? {} : { metrics: new MetricsCollector() }),
+  });
   if (argv.trace !== undefined) await writeFile(argv.trace, `${lines.join('\n')}\n`);
   printOutcome(outcome, argv, output);
+  if (argv.report !== undefined) await writeRunReport(outcome, [`npx nasq run ${argv.scenario} --seed ${seed}`], argv.report, output, argv.json);
 }
 
 function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boolean }, output: Output): void {
@@ -165,10 +175,11 @@ export function replayCommand(yargs: Argv): Argv {
   return yargs
     .positional('file', { type: 'string', demandOption: true, describe: 'a failure file written by nasq check' })
     .option('history', { type: 'boolean', default: false })
-    .option('json', { type: 'boolean', default: false });
+    .option('json', { type: 'boolean', default: false })
+    .option(...reportOption);
 }
 
-export async function runReplay(argv: { file: string; history: boolean; json: boolean }, output: Output): Promise<void> {
+export async function runReplay(argv: { file: string; history: boolean; json: boolean; report?: string }, output: Output): Promise<void> {
   let record: FailureRecord;
   try {
     record = JSON.parse(await readFile(argv.file, 'utf8')) as FailureRecord;
@@ -178,11 +189,12 @@ export async function runReplay(argv: { file: string; history: boolean; json: bo
   if (record?.version !== 1 || typeof record.config !== 'object' || typeof record.traceHash !== 'string') {
     throw new UsageError(`replay: ${argv.file} is not a nasq failure file (expected version 1 with config and traceHash)`);
   }
-  const { outcome, sameHash } = await replay(record);
+  const { outcome, sameHash } = await replay(record, argv.report === undefined ? undefined : { metrics: new MetricsCollector() });
   if (!argv.json) {
     output.line(sameHash ? `replayed ${record.scenario}: same trace hash ${record.traceHash}` : `replayed ${record.scenario}: trace hash ${outcome.stats.traceHash} differs from the recorded ${record.traceHash} (the code changed?)`);
   }
   printOutcome(outcome, argv, output);
+  if (argv.report !== undefined) await writeRunReport(outcome, record.replay, argv.report, output, argv.json);
 }
 
 export function scenariosCommand(yargs: Argv): Argv {

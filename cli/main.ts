@@ -15,6 +15,7 @@ import { demoCommand, runDemo } from './demo-command.js';
 import { simCommands } from './sim-command.js';
 import { checkCommand, replayCommand, runCheck, runCommand, runReplay, runRun, runScenarios, scenariosCommand } from './check-commands.js';
 import { reportCommands } from './report-merge-command.js';
+import { capacityCommand, runCapacityCommand } from './capacity-command.js';
 
 export const exitCodes = { ok: 0, violation: 1, usage: 2, liveness: 3 } as const;
 
@@ -31,7 +32,12 @@ export async function main(argv: string[]): Promise<void> {
       runReplay(args as unknown as Parameters<typeof runReplay>[0], output),
     )
     .command('scenarios', 'list the built-in scenarios', scenariosCommand, (args) => runScenarios(args as unknown as { json: boolean }, output))
-    .command('report', 'work with check reports: merge the shards of a check', (command) => reportCommands(command, output))
+    .command('report', 'reports: render a report directory again (nasq report DIR), or merge the shards of a check (nasq report merge)', (command) =>
+      reportCommands(command, output),
+    )
+    .command('capacity', 'what-if capacity study in the simulator: throughput and latency against clients, the knee, the bound 1 / lock hold', capacityCommand, async (args) => {
+      await runCapacityCommand(args as unknown as Parameters<typeof runCapacityCommand>[0], output);
+    })
     .command('demo', 'run a queue on an in-memory file system with a few clients', (command) => demoCommand(command, output), (args) =>
       runDemo(args as unknown as { messages: number; clients: number; json: boolean }, output),
     )

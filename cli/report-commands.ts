@@ -14,11 +14,14 @@ import { readReport, renderReport, reportFileNames, writeReport, type WrittenRep
 import { UsageError } from './durations.js';
 import type { Output } from './output.js';
 
-/** The options every long command takes. */
+/** `--report DIR`, as arguments of yargs' option(). */
+export const reportOption = ['report', { type: 'string', describe: 'write report.json, junit.xml, summary.md and report.html (charts) to this directory' }] as const;
+
+/** The options every long command takes: --report and --quiet. */
 export function reportingOptions<T>(yargs: Argv<T>): Argv<T> {
   return yargs
-    .option('report', { type: 'string', describe: 'write report.json, junit.xml, summary.md and report.html (charts) to this directory' })
-    .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, else a line every 15 s, on stderr)' });
+    .option(...reportOption)
+    .option('quiet', { type: 'boolean', default: false, describe: 'no progress output (a bar on a terminal, else a line every 30 s, on stderr)' });
 }
 
 export interface ReportingArguments {
@@ -84,9 +87,14 @@ export class CheckReporting {
     }
   }
 
+  /** Takes the progress bar away (before the command's last lines). */
+  endProgress(): void {
+    this.progress?.progress.finish();
+  }
+
   /** Ends the progress; with --report, runs each failure again with metrics and writes the report. */
   async finish(report: CheckReport, runOptions?: RunOptions): Promise<WrittenReport | undefined> {
-    this.progress?.progress.finish();
+    this.endProgress();
     const directory = this.argv.report;
     if (directory === undefined) return undefined;
     const failedRuns = new Map<string, RunSection>();

@@ -377,7 +377,7 @@ export function capacityLatencyChart(seriesList: readonly CapacitySeries[]): Top
     height: 260,
     config: baseConfig,
     data: { values: rows.filter((row) => row.value > 0) },
-    mark: { type: 'line', point: true },
+    mark: { type: 'line', strokeWidth: 2 },
     encoding: {
       x: { field: 'clients', type: 'quantitative', title: 'clients (log 2)', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(rows.map((row) => row.clients))] } },
       y: { field: 'value', type: 'quantitative', title: 'latency (ms, log)', scale: { type: 'log' } },

@@ -231,7 +231,8 @@ async function capacityBody(capacity: CapacityResult): Promise<string> {
   parts.push(
     '<p class="note">Knee: the point of most throughput per unit of p50 latency (Kleinrock\'s power), where more clients start to buy waiting rather than throughput. ' +
       'Bound: the header lock serializes every operation and the next waiter is granted at the instant of an unlock, so lock cycles per second cannot pass 1 / (mean hold at the server); ' +
-      'times the messages a cycle moves, that bounds messages per second.</p>',
+      'times the messages a cycle moves, that bounds messages per second. The dashed line is that bound with the hold measured at each point: where the lock is busy all the time it meets the measured line, ' +
+      'and a falling bound means longer holds (more work per cycle, or a slower disk), not more waiting.</p>',
   );
   return parts.join('\n');
 }

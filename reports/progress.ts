@@ -30,7 +30,7 @@ export interface ProgressOptions {
   readonly mode?: ProgressMode;
   /** Wall clock, ms. */
   readonly now: () => number;
-  /** Between two plain lines, ms. Default 15,000. */
+  /** Between two plain lines, ms. Default 30,000. */
   readonly intervalMs?: number;
   /** Between two redraws of the bar, ms. Default 100. */
   readonly redrawMs?: number;
@@ -81,7 +81,7 @@ export class Progress {
     const nowMs = this.options.now();
     if (this.mode === 'bar') {
       if (nowMs - this.lastDrawMs >= (this.options.redrawMs ?? 100)) this.draw(nowMs);
-    } else if (this.mode === 'lines' && nowMs - this.lastLineMs >= (this.options.intervalMs ?? 15_000)) {
+    } else if (this.mode === 'lines' && nowMs - this.lastLineMs >= (this.options.intervalMs ?? 30_000)) {
       this.lastLineMs = nowMs;
       this.options.stream.write(`${this.describe(nowMs)}\n`);
     }
@@ -114,7 +114,8 @@ export class Progress {
 
   private draw(nowMs: number): void {
     this.lastDrawMs = nowMs;
-    const columns = Math.max(40, (this.options.stream.columns ?? 80) - 1);
+    const width = this.options.stream.columns ?? 0;
+    const columns = Math.max(40, (width > 0 ? width : 80) - 1); // a terminal of unknown size reports 0
     const barWidth = Math.max(10, Math.min(30, columns - 60));
     const filled = this.total > 0 ? Math.round((this.done / this.total) * barWidth) : 0;
     const bar = `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}]`;
