@@ -143,7 +143,9 @@ export const workersMax = 256;
 export async function check(options: CheckOptions, wallClock: WallClock): Promise<CheckReport> {
   const workers = options.workers ?? 1;
   if (!Number.isSafeInteger(workers) || workers < 1 || workers > workersMax) throw new RangeError(`workers: expected an integer from 1 to ${workersMax}, got ${workers}`);
-  const executor = createExecutor(options, workers);
+  // More threads than runs would only start idle workers (a path replays one run, shrinking in order).
+  const runs = options.path !== undefined ? 1 : options.scenarios.length * shardRunCount(options.seeds, options.shard);
+  const executor = createExecutor(options, Math.max(1, Math.min(workers, runs)));
   try {
     return await checkOn(executor, options, wallClock);
   } finally {
@@ -245,24 +247,42 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
   const deadline =
     options.timeBudgetMs === undefined ? undefined : scenarioStarted + Math.max(1, options.timeBudgetMs - (scenarioStarted - context.started)) / remaining;
   const configs = new RunConfigSource(scenario, options.seed, options.seeds);
-  /** Run indexes started, in order. */
-  const order: number[] = [];
+  /** Run indexes started and not yet counted, in order (at most the runs in flight, and those done early). */
+  const waiting: number[] = [];
+  /** Finished runs not yet counted: a run is counted, reported and let go in run order. */
   const entries = new Map<number, RunEntry>();
   /** The lowest run index that failed or threw: no run past it counts. */
   let lowestBad: number | undefined;
-  let reported = 0;
+  let counted = 0;
+  let fsOps = 0;
+  let simulatedMs = 0;
+  let unknown = 0;
+  let harnessError: { readonly error: unknown } | undefined;
   let interrupted = false;
-  const reportInOrder = (): void => {
-    while (reported < order.length) {
-      const runIndex = order[reported]!;
+  /**
+   * Counts and reports finished runs in run order. A run is counted once every run started
+   * before it has finished, and only up to the lowest failing one: then nothing can come before it.
+   */
+  const countInOrder = (): void => {
+    while (waiting.length > 0 && harnessError === undefined) {
+      const runIndex = waiting[0]!;
       if (lowestBad !== undefined && runIndex > lowestBad) return;
       const entry = entries.get(runIndex);
       if (entry === undefined) return;
-      reported += 1;
-      if ('digest' in entry) events.push(position, { type: 'run', scenario: scenario.name, run: reported, runIndex, seeds: planned, outcome: entry.digest });
+      waiting.shift();
+      entries.delete(runIndex);
+      if ('error' in entry) {
+        harnessError = entry;
+        return;
+      }
+      counted += 1;
+      fsOps += entry.digest.stats.fsOps;
+      simulatedMs += entry.digest.stats.simulatedMs;
+      if (entry.digest.verdict === 'unknown') unknown += 1;
+      events.push(position, { type: 'run', scenario: scenario.name, run: counted, runIndex, seeds: planned, outcome: entry.digest });
     }
   };
-  const inFlight: Array<Promise<void>> = [];
+  const inFlight = new Set<Promise<void>>();
   for (const runIndex of shardRunIndexes(options.seeds, options.shard)) {
     if (lowestBad !== undefined || state.aborted) break;
     if (deadline !== undefined && wallClock() >= deadline) {
@@ -276,41 +296,31 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
       break;
     }
     const config = configs.configOf(runIndex);
-    order.push(runIndex);
+    waiting.push(runIndex);
     const settle = (entry: RunEntry, bad: boolean): void => {
       entries.set(runIndex, entry);
       if (bad && (lowestBad === undefined || runIndex < lowestBad)) lowestBad = runIndex;
     };
-    inFlight.push(
-      executor
-        .run(config)
-        .then(
-          (digest) => settle({ digest }, digest.verdict === 'invalid'),
-          (error: unknown) => settle({ error }, true),
-        )
-        .finally(() => {
-          slots.release();
-          reportInOrder();
-        }),
-    );
+    const running: Promise<void> = executor
+      .run(config)
+      .then(
+        (digest) => settle({ digest }, digest.verdict === 'invalid'),
+        (error: unknown) => settle({ error }, true),
+      )
+      .finally(() => {
+        inFlight.delete(running);
+        slots.release();
+        countInOrder();
+      });
+    inFlight.add(running);
   }
   context.allStarted();
   await Promise.all(inFlight);
-  reportInOrder();
-
-  const counted = order.filter((runIndex) => lowestBad === undefined || runIndex <= lowestBad);
-  let fsOps = 0;
-  let simulatedMs = 0;
-  let unknown = 0;
-  for (const runIndex of counted) {
-    const entry = entries.get(runIndex)!;
-    // The lowest bad run threw: a bug of the harness (engine errors are caught by the simulation
-    // and judged). Never hide it.
-    if ('error' in entry) throw entry.error;
-    fsOps += entry.digest.stats.fsOps;
-    simulatedMs += entry.digest.stats.simulatedMs;
-    if (entry.digest.verdict === 'unknown') unknown += 1;
-  }
+  countInOrder();
+  // The lowest bad run threw: a bug of the harness (engine errors are caught by the simulation
+  // and judged). Never hide it.
+  if (harnessError !== undefined) throw harnessError.error;
+  if (waiting.length > 0 && (lowestBad === undefined || waiting[0]! <= lowestBad)) throw new Error(`run ${waiting[0]} of scenario ${scenario.name} finished but was never counted`);
   let failure: FailureRecord | undefined;
   if (lowestBad !== undefined) {
     const answer = await executor.failure(
@@ -335,7 +345,7 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
   const result: ScenarioCheckResult = {
     name: scenario.name,
     source: loaded.source,
-    seeds: counted.length,
+    seeds: counted,
     failures: failure === undefined ? 0 : 1,
     wallMs: wallClock() - scenarioStarted,
     fsOps,
