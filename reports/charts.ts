@@ -66,7 +66,7 @@ const baseConfig = {
   font: 'Helvetica, Arial, sans-serif',
   view: { stroke: '#ddd' },
   axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#eee' },
-  legend: { labelFontSize: 11, titleFontSize: 12, orient: 'right' as const },
+  legend: { labelFontSize: 11, titleFontSize: 12, orient: 'right' as const, labelLimit: 320 },
   title: { fontSize: 14, anchor: 'start' as const },
 };
 
@@ -341,7 +341,7 @@ export function capacityThroughputChart(seriesList: readonly CapacitySeries[]): 
   const knees = seriesList.flatMap((series) => (series.knee === undefined ? [] : [{ series: seriesLabel(series), clients: series.knee.clients, value: series.knee.messagesPerSecond, label: `knee: ${series.knee.clients} clients` }]));
   const plateaus = seriesList.map((series) => ({ series: seriesLabel(series), value: series.bound.messagesPerSecond, label: `bound at peak ${series.bound.messagesPerSecond.toFixed(0)} msg/s (hold ${formatMs(series.bound.holdMs)})` }));
   const x = { field: 'clients', type: 'quantitative', title: 'clients (log 2)', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(seriesList.flatMap((series) => series.points.map((point) => point.clients)))] } };
-  const color = { field: 'series', type: 'nominal', title: 'profile / what-if' };
+  const color = { field: 'series', type: 'nominal', title: 'profile / what-if', scale: { domain: seriesList.map(seriesLabel) } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Throughput against clients: measured (solid), analytic bound 1 / lock hold (dashed), knee (ringed)',
@@ -381,7 +381,7 @@ export function capacityLatencyChart(seriesList: readonly CapacitySeries[]): Top
     encoding: {
       x: { field: 'clients', type: 'quantitative', title: 'clients (log 2)', scale: { type: 'log', base: 2 }, axis: { values: [...new Set(rows.map((row) => row.clients))] } },
       y: { field: 'value', type: 'quantitative', title: 'latency (ms, log)', scale: { type: 'log' } },
-      color: { field: 'series', type: 'nominal', title: 'profile / what-if' },
+      color: { field: 'series', type: 'nominal', title: 'profile / what-if', scale: { domain: seriesList.map(seriesLabel) } },
       strokeDash: { field: 'percentile', type: 'nominal', title: 'percentile', scale: { domain: ['p50', 'p99'], range: [[1, 0], [5, 3]] } },
       tooltip: [{ field: 'series' }, { field: 'clients' }, { field: 'percentile' }, { field: 'value', format: '.2f', title: 'ms' }],
     },
