@@ -172,6 +172,21 @@ export function faultWindows(injected: readonly InjectedFault[]): FaultWindow[] 
   return windows;
 }
 
+/**
+ * A run's faults as its configuration schedules them, from the workload's start (a progress
+ * event's digest has no fault log): each from its start to its own heal, or to the heal of all
+ * at the end of the fault phase. The injected times can differ (a crash of a client already down
+ * is skipped), so reports call these scheduled.
+ */
+export function scheduledFaultWindows(config: RunConfig, workloadStartMs: number): FaultWindow[] {
+  const healAtMs = workloadStartMs + config.faultPhaseMs;
+  return config.faults.map((fault) => {
+    const startMs = Math.min(workloadStartMs + Math.max(0, fault.atMs), healAtMs);
+    const endMs = fault.durationMs > 0 ? Math.min(startMs + fault.durationMs, healAtMs) : healAtMs;
+    return { kind: `${fault.kind} (scheduled)`, target: fault.target, startMs, endMs };
+  });
+}
+
 /** Most operations a timeline keeps (a browser draws thousands of bars easily, not millions). */
 export const timelineOperationsMaximum = 3_000;
 
@@ -278,8 +293,7 @@ function digestSection(digest: RunDigestLike, replay: string[]): RunSection {
       traceHash: digest.stats.traceHash,
     },
     config: digest.config,
-    // The digest has no fault log; the config's faults are the schedule (relative to the workload's start).
-    faults: [],
+    faults: scheduledFaultWindows(digest.config, digest.metrics?.fromMs ?? 0),
     metrics: digest.metrics ?? null,
     timeline: null,
     replay,
