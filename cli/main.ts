@@ -16,6 +16,7 @@ import { simCommands } from './sim-command.js';
 import { checkCommand, replayCommand, runCheck, runCommand, runReplay, runRun, runScenarios, scenariosCommand } from './check-commands.js';
 import { reportCommands } from './report-merge-command.js';
 import { capacityCommand, runCapacityCommand } from './capacity-command.js';
+import { runTortureCommand, tortureCommand } from './torture-command.js';
 
 export const exitCodes = { ok: 0, violation: 1, usage: 2, liveness: 3 } as const;
 
@@ -42,6 +43,9 @@ export async function main(argv: string[]): Promise<void> {
       runDemo(args as unknown as { messages: number; clients: number; json: boolean }, output),
     )
     .command('queue', 'use a queue on a real directory (local disk or a mounted share)', (command) => queueCommands(command, output))
+    .command('torture <dir>', 'real OS processes on a real directory, SIGKILLed at random, judged by the checkers (exit 0 ok, 1 correctness, 3 liveness, 2 bad input)', tortureCommand, (args) =>
+      runTortureCommand(args as unknown as Parameters<typeof runTortureCommand>[0], output),
+    )
     .command('sim', 'the deterministic simulator: run a plain workload on the simulated share', (command) => simCommands(command, output))
     .demandCommand(1, 'name a command (see --help)')
     .strict()
