@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHistogram, decodeHistogram, encodeHistogram, histogramBins, mergeHistograms, percentileOfSorted, recordMs, summarize } from './histogram.js';
 
 describe('latency histograms', () => {
-  it('summarize within HdrHistogram precision (3 digits), in ms', () => {
+  it('summarize within HdrHistogram precision (2 digits: 1 %), in ms', () => {
     const histogram = createHistogram();
     for (let value = 1; value <= 1000; value += 1) recordMs(histogram, value / 10); // 0.1 .. 100 ms
     const summary = summarize(histogram);

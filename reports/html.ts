@@ -185,8 +185,8 @@ async function scenarioBody(scenario: ScenarioSection, index: number): Promise<s
   if (sample?.metrics != null) {
     const span = { fromMs: sample.metrics.fromMs, toMs: sample.metrics.toMs };
     parts.push(`<p class="note">First run (seed ${sample.seed}; run it alone with <code>${escapeHtml(sample.replay[0] ?? '')}</code>):</p>`);
+    // One time chart per scenario: a report of every scenario of a check renders in seconds (each chart costs 0.1 - 0.3 s).
     parts.push(await chart(`${prefix}throughput`, throughputChart(sample.metrics.series, sample.faults, span)));
-    parts.push(await chart(`${prefix}depth`, depthChart(sample.metrics.series, sample.faults, span)));
   }
   return parts.join('\n');
 }
