@@ -22,7 +22,8 @@ import { crc32c } from './crc32.js';
 import { AssertionError, NasqError, assert } from './errors.js';
 
 export const kernelMagic = 0x4e415351; // 'NASQ' read as a little-endian u32 of "QSAN"
-export const formatVersion = 1;
+/** 2: the header checksum leaves out each journal image's own checksum (see headerChecksum). */
+export const formatVersion = 2;
 export const headerCopySize = 4096;
 export const headerRegionSize = 2 * headerCopySize;
 export const headerFixedSize = 128;
@@ -347,9 +348,19 @@ export function sealHeaderCopy(bytes: Uint8Array, journalLength: number): void {
   viewOf(bytes).setUint32(bytes.byteOffset + checksumAt, headerChecksum(bytes, journalLength), true);
 }
 
+/**
+ * CRC-32C of the header's fixed fields and of each journal image WITHOUT the image's own
+ * checksum. (CRC is linear: a block followed by its own CRC adds the same value to a running CRC
+ * whatever the block holds, so a checksum over whole images could not tell one image from another:
+ * a torn write mixing images of two generations would pass.)
+ */
 function headerChecksum(bytes: Uint8Array, journalLength: number): number {
-  const fixed = crc32c(bytes, 0, checksumAt);
-  return crc32c(bytes, headerFixedSize, headerFixedSize + journalLength * slotSize, fixed);
+  let crc = crc32c(bytes, 0, checksumAt);
+  for (let index = 0; index < journalLength; index += 1) {
+    const imageAt = headerFixedSize + index * slotSize;
+    crc = crc32c(bytes, imageAt, imageAt + slotSize - 4, crc);
+  }
+  return crc;
 }
 
 export type HeaderCopyResult = { ok: true; header: Header } | { ok: false; defect: string };

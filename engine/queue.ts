@@ -277,6 +277,8 @@ export class QueueClient {
   protected readonly fs: Ports['fs'];
   protected readonly clock: Ports['clock'];
   private kernel: FileHandle | undefined;
+  /** Kernel handles of lost sessions, to close before the next open (see noteSessionLoss). */
+  private readonly staleKernels: FileHandle[] = [];
   private watch: WatchHandle | undefined;
   private messageSequence = 0;
   private closed = false;
@@ -299,7 +301,13 @@ export class QueueClient {
     options: QueueOptions = {},
   ): Promise<T> {
     const client = new this(ports, directory, resolveOptions(options));
-    await client.register();
+    try {
+      await client.register();
+    } catch (error) {
+      // Give back what the failed open took (a durable handle would keep its locks otherwise).
+      await client.close();
+      throw error;
+    }
     return client;
   }
 
@@ -646,6 +654,7 @@ export class QueueClient {
     this.kernel = undefined;
     if (watch !== undefined) await this.quietly(() => this.fs.unwatch(watch));
     if (kernel !== undefined) await this.quietly(() => this.fs.close(kernel));
+    await this.closeStaleHandles();
   }
 
   // ---- hooks a test may override to plant a bug (production code never changes them)
@@ -707,15 +716,28 @@ export class QueueClient {
     if (failure !== undefined) throw failure;
   }
 
+  /**
+   * After a lost session the handles are stale, but not necessarily gone: a durable handle survives
+   * a disconnect on the server, with its locks, until its client reconnects and closes it. So a
+   * stale handle is kept and closed before the next open (and by close()), never just forgotten:
+   * forgetting it would leave the header locked by an open nobody uses until the durable timeout.
+   */
   private noteSessionLoss(error: unknown): void {
-    if (isNasqError(error, ...sessionLostCodes)) {
-      this.kernel = undefined;
-      this.watch = undefined;
-    }
+    if (!isNasqError(error, ...sessionLostCodes)) return;
+    if (this.kernel !== undefined) this.staleKernels.push(this.kernel);
+    this.kernel = undefined;
+    this.watch = undefined;
+  }
+
+  private async closeStaleHandles(): Promise<void> {
+    // Bounded: each session loss adds one; they are closed at the next open.
+    assert(this.staleKernels.length <= maximumStaleHandles, () => `${this.staleKernels.length} stale kernel handles pile up`);
+    for (const stale of this.staleKernels.splice(0)) await this.quietly(() => this.fs.close(stale));
   }
 
   private async kernelHandle(): Promise<FileHandle> {
     if (this.kernel !== undefined) return this.kernel;
+    await this.closeStaleHandles();
     try {
       this.kernel = await this.fs.open(this.path(queueLayout.kernel), { durable: this.options.durableHandles });
     } catch (error) {
@@ -1093,6 +1115,9 @@ export class QueueClient {
     }
   }
 }
+
+/** Session losses between two opens of the kernel: one per failed call at most. */
+const maximumStaleHandles = 4;
 
 function corruptList(list: string, offset: number): NasqError {
   return new NasqError('CORRUPT', `the ${list} list is inconsistent at slot ${offset}`, { details: { structure: 'list', list, offset } });
