@@ -193,7 +193,7 @@ async function scenarioBody(scenario: ScenarioSection, index: number): Promise<s
 
 async function checkBody(check: CheckSection): Promise<string> {
   const rows = check.scenarios.map((scenario) => [
-    escapeHtml(scenario.name),
+    `<a href="#scenario-${escapeHtml(scenario.name)}">${escapeHtml(scenario.name)}</a>`,
     scenario.failures > 0 ? statusBadge(false, `failed (${scenario.failure?.kind ?? '?'})`) : scenario.unknown > 0 ? statusBadge('unknown', `ok, ${scenario.unknown} unknown`) : statusBadge(true, 'ok'),
     scenario.seeds,
     `${(scenario.wallMs / 1000).toFixed(1)} s`,
@@ -204,7 +204,7 @@ async function checkBody(check: CheckSection): Promise<string> {
   ]);
   const parts = [
     `<p>${check.failures === 0 ? statusBadge(true, 'all properties hold') : statusBadge(false, `${check.failures} scenario(s) failed`)} ${check.seeds} runs, seed ${check.seed}, ${check.fsOps} simulated file operations, ${(check.wallMs / 1000).toFixed(1)} s</p>`,
-    table(['scenario', 'status', 'runs', 'wall', 'fs ops', 'send p99', 'lock wait p99', ''], rows, new Set([2, 3, 4, 5, 6])),
+    table(['scenario', 'status', 'runs', 'wall', 'fs ops', 'send p99', 'lock wait p99', 'note'], rows, new Set([2, 3, 4, 5, 6])),
   ];
   for (const [index, scenario] of check.scenarios.entries()) {
     const body = await scenarioBody(scenario, index);
