@@ -70,6 +70,8 @@ describe('capacity sweep', () => {
     ]);
     expect(combined.faults[0]!.parameters['disk']).toBe(3);
     expect(combined.faults[1]!.parameters['delayMs']).toBe(250);
+    expect(parseWhatIf('failover:at=2000,for=5000').faults[0]).toMatchObject({ kind: 'failover', target: 'server', atMs: 2_000, durationMs: 5_000 });
+    expect(() => parseWhatIf('failover:at=-1')).toThrow(/at takes ms >= 0/);
     expect(() => parseWhatIf('meteor')).toThrow(CapacityUsageError);
     expect(() => parseWhatIf('meteor')).toThrow(/unknown fault "meteor"; expected disk-failure, rebuild or a fault kind/);
     expect(() => parseWhatIf('disk-failure:disk')).toThrow(/expected name=value/);

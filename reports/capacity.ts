@@ -37,7 +37,7 @@ import { MetricsCollector, type RunMetrics } from './metrics.js';
 const queueDirectory = 'q';
 const kernelPath = `${queueDirectory}/kernel`;
 
-/** A what-if: faults active from the start of a point to its end. */
+/** A what-if: faults from the start of a point's measured window (or `at` ms into it) to its end (or for `for` ms). */
 export interface WhatIf {
   /** As given on the command line, e.g. 'disk-failure' or 'disk-slow:stallMs=2000'. */
   readonly name: string;
@@ -164,7 +164,9 @@ const presets: Readonly<Record<string, { kind: FaultKind; parameters: Record<str
 
 /**
  * Parses `KIND[:name=value,...][+KIND...]`, e.g. `disk-failure`, `rebuild`,
- * `disk-failure:disk=2+delay-notify:delayMs=500`.
+ * `disk-failure:disk=2+delay-notify:delayMs=500`, `failover:at=2000,for=5000`. `at` and `for` are
+ * the fault's start into the measured window and its length, ms (default: from the start, to the
+ * end); the other names are the fault's own parameters (sim/nemesis.ts).
  */
 export function parseWhatIf(text: string): WhatIf {
   const faults: NemesisFault[] = [];
@@ -182,13 +184,20 @@ export function parseWhatIf(text: string): WhatIf {
       if (resolved !== undefined) parameters[name] = resolved;
     }
     Object.assign(parameters, preset?.parameters ?? {});
+    const timing = { at: 0, for: 0 };
     for (const assignment of parameterText === undefined || parameterText === '' ? [] : parameterText.split(',')) {
       const match = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/.exec(assignment);
       if (match === null) throw new CapacityUsageError(`--what-if: expected name=value in ${JSON.stringify(part)}, got ${JSON.stringify(assignment)}`);
       const raw = match[2]!;
-      parameters[match[1]!] = raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
+      const value = raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
+      if (match[1] === 'at' || match[1] === 'for') {
+        if (typeof value !== 'number' || value < 0) throw new CapacityUsageError(`--what-if: ${match[1]} takes ms >= 0, got ${JSON.stringify(raw)} in ${JSON.stringify(part)}`);
+        timing[match[1]] = value;
+      } else {
+        parameters[match[1]!] = value;
+      }
     }
-    faults.push({ kind, atMs: 0, durationMs: 0, target: serverFaultKinds.has(kind) ? 'server' : 'all-clients', choice: index, parameters });
+    faults.push({ kind, atMs: timing.at, durationMs: timing.for, target: serverFaultKinds.has(kind) ? 'server' : 'all-clients', choice: index, parameters });
   }
   return { name: text, faults };
 }
@@ -313,7 +322,14 @@ export async function runPoint(point: PointOptions, onFraction: (fraction: numbe
       return;
     }
     state.opened += 1;
-    if (state.opened === point.clients) state.measureFromMs = simulation.nowMs;
+    if (state.opened === point.clients) {
+      state.measureFromMs = simulation.nowMs;
+      // The what-if faults start with the measured window (a one-shot fault, a stall or a
+      // failover, would otherwise be over before it).
+      if (point.whatIf !== undefined) {
+        installNemesis(simulation, point.whatIf.faults, { senders: names, receivers: [], startMs: simulation.nowMs, healAtMs: simulation.nowMs + neverMs });
+      }
+    }
     let sequence = 0;
     const pauseMs = 10;
     // Paced: send times are Poisson arrivals fixed in advance (an open loop per client); a client
@@ -381,9 +397,6 @@ export async function runPoint(point: PointOptions, onFraction: (fraction: numbe
     }
   };
   for (const name of names) simulation.addClient(name, main);
-  if (point.whatIf !== undefined) {
-    installNemesis(simulation, point.whatIf.faults, { senders: names, receivers: [], startMs: simulation.nowMs, healAtMs: simulation.nowMs + neverMs });
-  }
   await simulation.run({ until: 'finished', untilMs: simulation.nowMs + neverMs / 2 });
   const failed = simulation.clients.find((client) => client.status === 'failed');
   if (failed !== undefined) throw new Error(`capacity: client ${failed.name} failed: ${String(failed.error)}`);
