@@ -41,7 +41,7 @@ async function scenariosOrUsage(argument: string) {
 export function checkCommand(yargs: Argv): Argv {
   return reportingOptions(yargs)
     .option('scenario', { type: 'string', default: 'all', describe: 'a scenario name, a comma-separated list, "all", or a scenario file' })
-    .option('seeds', { type: 'number', default: 20, describe: 'runs per scenario' })
+    .option('seeds', { type: 'number', default: 100, describe: 'runs per scenario' })
     .option('seed', { type: 'string', describe: 'fast-check seed (default: random, printed)' })
     .option('path', { type: 'string', describe: 'replay one fast-check counterexample path (with --seed)' })
     .option('time-budget', { type: 'string', describe: 'stop starting new runs after this long, e.g. 60s' })
