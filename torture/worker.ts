@@ -40,6 +40,8 @@ export interface WorkloadOptions {
   readonly fillerBytesMaximum: number;
   /** Longest wait of a receive during the chaos, ms (drawn from 0 to it). Default 100. */
   readonly receiveWaitMsMaximum: number;
+  /** Longest time a receiver works on what it got before settling it, ms (drawn from 0 to it). Default 0. */
+  readonly processMsMaximum: number;
 }
 
 export const defaultWorkload: WorkloadOptions = {
@@ -51,6 +53,7 @@ export const defaultWorkload: WorkloadOptions = {
   overstayFraction: 0.01,
   fillerBytesMaximum: 512,
   receiveWaitMsMaximum: 100,
+  processMsMaximum: 0,
 };
 
 /** What one worker process is told (as JSON, the only argument). */
@@ -261,6 +264,7 @@ class Worker {
     if (received === 0) return 0;
 
     let unsettled = [...deliveries];
+    if (!draining && this.#workload.processMsMaximum > 0) await sleep(this.#integer(0, this.#workload.processMsMaximum));
     if (!draining) {
       // Now and then give one back: it must still be acked exactly once, by someone.
       const released = unsettled.filter(() => this.#random() < this.#workload.releaseFraction);
