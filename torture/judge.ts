@@ -367,6 +367,13 @@ function fsckVerdict(report: FsckReport | { error: string }): Verdict {
   return { checker: 'fsck', kind: 'correctness', validity: 'valid', explanation: `the final queue directory is sound${orphans}`, operations: [] };
 }
 
+/** Why a process failed, in a line: the error it recorded, else the error line of its stderr (a crash before it could record). */
+function failureOf(recorded: string | undefined, stderrTail: string): string {
+  if (recorded !== undefined) return recorded.split('\n').slice(0, 2).map((line) => line.trim()).join(' ');
+  const lines = stderrTail.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  return lines.find((line) => /\b\w*Error\b/.test(line)) ?? lines.at(-1) ?? 'nothing on stderr';
+}
+
 function processesVerdict(run: RunRecord, errors: Map<ProcessRecord, string>, drained: Map<ProcessRecord, boolean>): Verdict[] {
   const failed: string[] = [];
   const hung: string[] = [];
@@ -377,8 +384,7 @@ function processesVerdict(run: RunRecord, errors: Map<ProcessRecord, string>, dr
     if (ending.kind === 'hung') hung.push(name);
     if (ending.kind !== 'exited') continue;
     if (ending.code !== 0) {
-      const why = errors.get(record) ?? (record.stderrTail.trim() || `exit code ${ending.code ?? ending.signal}`);
-      failed.push(`${name} ended with ${ending.code ?? ending.signal}: ${why.split('\n').slice(0, 3).join(' | ')}`);
+      failed.push(`${name} ended with ${ending.code ?? ending.signal}: ${failureOf(errors.get(record), record.stderrTail)}`);
     } else if (drained.get(record) !== true) {
       undrained.push(name);
     }

@@ -38,6 +38,8 @@ export interface TortureReport {
   readonly processesStarted: number;
   readonly kills: number;
   readonly unexpectedExits: number;
+  /** The runner gave up after too many processes failed on their own (the run was cut short). */
+  readonly gaveUp: boolean;
   readonly figures: TortureFigures;
   readonly latency: TortureLatency;
   readonly verdicts: Verdict[];
@@ -73,6 +75,7 @@ export function tortureReport(result: TortureResult, command: string, generatedA
     processesStarted: result.processesStarted,
     kills: result.kills,
     unexpectedExits: result.unexpectedExits,
+    gaveUp: result.gaveUp,
     figures: judgement.figures,
     latency: judgement.latency,
     verdicts: judgement.verdicts,
@@ -135,6 +138,7 @@ export function renderTortureText(report: TortureReport): string[] {
     `nasq torture ${report.queue.directory}: ${verdict}`,
     `  ${headline(report)}`,
     `  ${count(report.kills)} kills, ${count(report.processesStarted)} processes started, ${count(report.unexpectedExits)} died on their own; ${count(report.figures.operations)} operations, wall ${formatDurationMs(report.wallMs)}`,
+    ...(report.gaveUp ? [`  GAVE UP after ${count(report.unexpectedExits)} processes failed on their own: the chaos was cut short and every process killed`] : []),
     `  messages: ${messageLine(report.figures)}`,
     '  latency       p50        p90        p99        p99.9      max        count',
   ];

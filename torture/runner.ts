@@ -108,6 +108,8 @@ export interface TortureResult {
   readonly kills: number;
   /** Processes that died on their own during the chaos and were started again. */
   readonly unexpectedExits: number;
+  /** The runner gave up after too many processes failed on their own: the run was cut short. */
+  readonly gaveUp: boolean;
   readonly judgement: Judgement;
   /** Orphan bodies (of sends killed before their commit) removed after a run that passed. */
   readonly orphansRemoved: number;
@@ -127,6 +129,11 @@ export const processesMaximum = 64;
 const killIntervalMsMinimum = 10;
 const durationMsMaximum = 7 * 24 * 3_600_000;
 const leaseMsMinimum = 100;
+/**
+ * Processes that may fail on their own before the runner gives up on the run (a queue the
+ * workers cannot open, a worker that cannot start): it stops the chaos, kills the rest, judges.
+ */
+const unexpectedExitsMinimumMaximum = 10;
 /** After the drain time, processes get this long to exit before they are killed as hung, ms. */
 const hungGraceMs = 10_000;
 /** The end of a process's standard error kept for the report, characters. */
@@ -224,7 +231,12 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   const current: Running[] = [];
   let kills = 0;
   let unexpectedExits = 0;
+  const unexpectedExitsMaximum = Math.max(unexpectedExitsMinimumMaximum, 2 * options.processes);
   let stopping = false;
+  // Cut short by the runner itself (too many processes failed on their own), or by the caller.
+  const giveUp = new AbortController();
+  const cutShort = (): void => giveUp.abort();
+  signal?.addEventListener('abort', cutShort, { once: true });
 
   const start = (slot: number, incarnation: number): Running => {
     const historyPath = nodePath.join(historyDirectory, `p${slot}.${incarnation}.jsonl`);
@@ -270,6 +282,10 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       // so for it, so the others can finish their drain.
       if (exit.atMs < healAtMs) {
         unexpectedExits += 1;
+        if (unexpectedExits >= unexpectedExitsMaximum) {
+          giveUp.abort();
+          return;
+        }
         start(slot, incarnation + 1);
       } else if (exit.code !== 0) {
         void fs.writeFile(doneFile(controlDirectory, slot), '').catch(() => undefined);
@@ -297,9 +313,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     // The chaos: a kill about every interval, none at or after the heal.
     const random = seedrandom(`torture/${options.seed}`);
     const gapMs = (): number => options.killIntervalMs * (0.5 + random());
-    for (let nextKillMs = startMs + gapMs(); nextKillMs < healAtMs && !aborted(); nextKillMs += gapMs()) {
-      await sleep(nextKillMs - Date.now(), signal);
-      if (aborted()) break;
+    for (let nextKillMs = startMs + gapMs(); nextKillMs < healAtMs && !giveUp.signal.aborted; nextKillMs += gapMs()) {
+      await sleep(nextKillMs - Date.now(), giveUp.signal);
+      if (giveUp.signal.aborted) break;
       const victim = current[Math.floor(random() * options.processes)]!;
       // Already gone on its own (and being restarted): this kill is skipped.
       if (victim.child.exitCode !== null || victim.child.signalCode !== null || victim.ending !== undefined) continue;
@@ -325,15 +341,15 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     });
     const drainWait = new AbortController();
     const stopWaiting = (): void => drainWait.abort();
-    signal?.addEventListener('abort', stopWaiting, { once: true });
-    await Promise.race([everyoneEnded, sleep(drainUntilMs + hungGraceMs - Date.now(), drainWait.signal)]);
-    signal?.removeEventListener('abort', stopWaiting);
+    giveUp.signal.addEventListener('abort', stopWaiting, { once: true });
+    if (!giveUp.signal.aborted) await Promise.race([everyoneEnded, sleep(drainUntilMs + hungGraceMs - Date.now(), drainWait.signal)]);
+    giveUp.signal.removeEventListener('abort', stopWaiting);
     drainWait.abort();
     if (!ended) {
       stopping = true;
       for (const running of current) {
         if (running.child.exitCode !== null || running.child.signalCode !== null) continue;
-        running.ending = aborted() ? { kind: 'killed', atMs: Date.now() } : { kind: 'hung', atMs: Date.now() };
+        running.ending = giveUp.signal.aborted ? { kind: 'killed', atMs: Date.now() } : { kind: 'hung', atMs: Date.now() };
         running.child.kill('SIGKILL');
       }
       await everyoneEnded;
@@ -347,6 +363,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     throw error;
   } finally {
     if (progressTimer !== undefined) clearInterval(progressTimer);
+    signal?.removeEventListener('abort', cutShort);
   }
   // The exit handlers record each process; let the last ones run.
   await new Promise((resolve) => setImmediate(resolve));
@@ -382,6 +399,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     processesStarted: records.length,
     kills,
     unexpectedExits,
+    gaveUp: giveUp.signal.aborted,
     judgement,
     orphansRemoved,
     historyDirectory: keptHistories,

@@ -47,6 +47,24 @@ afterAll(async () => {
 const checkers = ['header-invariants', 'no-loss', 'exactly-once', 'justified-redelivery', 'time-order', 'liveness', 'fsck', 'processes'];
 
 describe('nasq torture on real processes', () => {
+  it('gives up, quickly, when processes keep failing on their own (here: a worker that cannot start), and says why', async () => {
+    const started = Date.now();
+    const result = await runTorture({
+      directory: nodePath.join(root, 'broken-worker'),
+      workDirectory: nodePath.join(root, 'broken-worker-work'),
+      processes: 2,
+      durationMs: 60_000,
+      killIntervalMs: 1_000,
+      seed: 3,
+      workerEntry: { script: nodePath.join(root, 'no-such-worker.js'), nodeArguments: [], cwd: root },
+    });
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(result).toMatchObject({ gaveUp: true, exitCode: 1, unexpectedExits: 10 });
+    const processes = result.judgement.verdicts.find((verdict) => verdict.checker === 'processes' && verdict.kind === 'correctness')!;
+    expect(processes.validity).toBe('invalid');
+    expect(processes.explanation).toMatch(/process\(es\) failed on their own: p\d\.\d ended with 1: .*Cannot find module/);
+  });
+
   it('a short run: processes killed and restarted, nothing lost or acked twice, every property holds, a report; then the empty queue is reused', async () => {
     const queue = nodePath.join(root, 'queue');
     const reportDirectory = nodePath.join(root, 'report');

@@ -90,6 +90,8 @@ const errorPauseMs = 20;
 const chainMaximum = 8;
 /** Wait of a receive while draining, ms. */
 const drainWaitMs = 250;
+/** Errors of an open that a retry cannot cure. */
+const permanentOpenErrors = ['NOT_A_QUEUE', 'CORRUPT', 'INVALID_ARGUMENT'] as const;
 /** Longest wait for the header lock, ms: far longer than any lock hold of a live process. */
 const lockWaitMs = 30_000;
 
@@ -154,7 +156,8 @@ class Worker {
         this.#client = await clientClass.open(ports, '.', { leaseMs: this.plan.leaseMs, lockWaitMs, pollIntervalMs: 250 });
       } catch (error) {
         this.#log.append(this.#failure(invoke.operation, 'open', error));
-        if (Date.now() >= this.plan.drainUntilMs) throw error;
+        // Not a queue, a damaged one, or one of another format: no retry makes it open.
+        if (isNasqError(error, ...permanentOpenErrors) || Date.now() >= this.plan.drainUntilMs) throw error;
         await this.#afterError();
         continue;
       }
