@@ -231,6 +231,11 @@ export function encodeSlot(slot: Slot, target: Uint8Array, at: number): void {
   view.setUint32(base + 92, crc32c(target, at, at + slotSize - 4), true);
 }
 
+/** Recomputes and stores the own checksum of the slot image at `at` (its other bytes as they are). */
+export function resealSlot(target: Uint8Array, at: number): void {
+  viewOf(target).setUint32(target.byteOffset + at + slotSize - 4, crc32c(target, at, at + slotSize - 4), true);
+}
+
 /** Why a slot image is unusable, or undefined if it is sound. */
 export function slotDefect(bytes: Uint8Array, at: number, expectedOffset: number): string | undefined {
   if (bytes.length < at + slotSize) return `slot at offset ${expectedOffset} is cut short (${bytes.length - at} of ${slotSize} bytes)`;
@@ -526,16 +531,16 @@ export function validateHeaderFields(header: Header): string | undefined {
   if (header.emptyCount + header.pendingCount + header.unreadCount !== totalSlots) {
     return `header counts ${header.emptyCount} empty + ${header.pendingCount} pending + ${header.unreadCount} unread do not add up to ${totalSlots} slots`;
   }
-  const offsets: Array<[string, number]> = [
-    ['firstUnreadOffset', header.firstUnreadOffset],
-    ['lastUnreadOffset', header.lastUnreadOffset],
-    ['firstEmptyOffset', header.firstEmptyOffset],
-    ['firstPendingOffset', header.firstPendingOffset],
-    ['lastPendingOffset', header.lastPendingOffset],
-  ];
-  for (const [name, offset] of offsets) {
-    if (offset !== noOffset && !isSlotOffset(offset, totalSlots)) return `header ${name} ${offset} is not a slot offset`;
-  }
+  // Checked one by one (this runs every lock cycle): no list of pairs to allocate.
+  const offsetDefect = (name: string, offset: number): string | undefined =>
+    offset !== noOffset && !isSlotOffset(offset, totalSlots) ? `header ${name} ${offset} is not a slot offset` : undefined;
+  const badOffset =
+    offsetDefect('firstUnreadOffset', header.firstUnreadOffset) ??
+    offsetDefect('lastUnreadOffset', header.lastUnreadOffset) ??
+    offsetDefect('firstEmptyOffset', header.firstEmptyOffset) ??
+    offsetDefect('firstPendingOffset', header.firstPendingOffset) ??
+    offsetDefect('lastPendingOffset', header.lastPendingOffset);
+  if (badOffset !== undefined) return badOffset;
   if ((header.firstUnreadOffset === noOffset) !== (header.unreadCount === 0)) return 'header unread list head disagrees with its count';
   if ((header.firstEmptyOffset === noOffset) !== (header.emptyCount === 0)) return 'header empty list head disagrees with its count';
   if ((header.firstPendingOffset === noOffset) !== (header.pendingCount === 0)) return 'header pending list head disagrees with its count';

@@ -27,6 +27,7 @@ import {
   headerRegionSize,
   isSlotOffset,
   journalCapacity,
+  resealSlot,
   sealHeaderCopy,
   slotDefect,
   slotSize,
@@ -79,6 +80,13 @@ export class KernelTransaction {
    */
   private committedBytes: Uint8Array;
   private committedAt = new Map<number, number>();
+  /**
+   * Whether the own checksums of the images in `committedBytes` are known good: true once they
+   * are bytes this transaction encoded. The header checksum (format 2) leaves image checksums out,
+   * so one read from the file may be wrong (a torn write); carried or moved as bytes, they are
+   * resealed, exactly as decoding and encoding the image again would give.
+   */
+  private committedChecksumsTrusted = false;
   /** Committed journal images decoded so far (each offset decoded at most once, then shared). */
   private readonly committedDecoded = new Map<number, Slot>();
   private readonly dirty = new Map<number, Slot>();
@@ -240,6 +248,9 @@ export class KernelTransaction {
       at += slotSize;
     }
     if (runFrom >= 0) bytes.set(committedBytes.subarray(runFrom, runTo), runAt);
+    if (!this.committedChecksumsTrusted) {
+      for (const [offset, imageAt] of nextAt) if (!dirty.has(offset)) resealSlot(bytes, imageAt);
+    }
     bytes.fill(0, at);
     sealHeaderCopy(bytes, offsets.length);
     const target: 0 | 1 = this.copyInForce === 0 ? 1 : 0;
@@ -248,6 +259,7 @@ export class KernelTransaction {
     this.copyInForce = target;
     this.committedBytes = bytes;
     this.committedAt = nextAt;
+    this.committedChecksumsTrusted = true;
     for (const [offset, image] of dirty) this.committedDecoded.set(offset, image);
     dirty.clear();
     this.headerChanged = false;
@@ -276,7 +288,9 @@ export class KernelTransaction {
       const bytes = bytesToOverwrite((runEnd - runStart) * slotSize);
       for (let index = runStart; index < runEnd; index += 1) {
         const from = this.committedAt.get(offsets[index]!)!;
-        bytes.set(this.committedBytes.subarray(from, from + slotSize), (index - runStart) * slotSize);
+        const at = (index - runStart) * slotSize;
+        bytes.set(this.committedBytes.subarray(from, from + slotSize), at);
+        if (!this.committedChecksumsTrusted) resealSlot(bytes, at);
       }
       await this.fs.write(this.handle, offsets[runStart]!, bytes);
       runStart = runEnd;
