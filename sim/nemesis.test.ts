@@ -67,8 +67,10 @@ describe('the nemesis over the engine', () => {
       expect(outcome.nemesis.powerLossesMs.length).toBe(1);
       expect(outcome.nemesis.arrayLost).toBe(false);
       expect(outcome.summary.sendsOk).toBeGreaterThan(20);
-      // Every ok send is acked (sends of unknown outcome may be acked too).
-      expect(outcome.summary.acksOk).toBeGreaterThanOrEqual(outcome.summary.sendsOk);
+      // Every ok send is acked (sends of unknown outcome may be acked too); an ack whose outcome is
+      // unknown (its client lost the share mid-call) may have taken effect, as no-loss judges.
+      const unknownAcks = outcome.history.operations.filter((operation) => operation.kind === 'ack' && operation.outcome === 'info').length;
+      expect(outcome.summary.acksOk + unknownAcks).toBeGreaterThanOrEqual(outcome.summary.sendsOk);
     }
   });
 
