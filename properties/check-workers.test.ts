@@ -150,7 +150,7 @@ describe('check on worker threads', () => {
   });
 
   it('reports the same real liveness failure with 1 worker and with 2 (the compiled worker entry), and with 1 shard or 4 merged', async () => {
-    const base = { scenarios: [sometimesImpatient, ...(await resolveScenarios('smoke'))], seeds: 40, seed: 2 };
+    const base = { scenarios: [sometimesImpatient, ...(await resolveScenarios('clock-skew'))], seeds: 24, seed: 2 };
     const one = await checkRecording({ ...base, failureDirectory: join(directory, 'live-one') });
     const two = await checkRecording({ ...base, workers: 2, failureDirectory: join(directory, 'live-two') });
     expect(one.report.exitCode).toBe(3);
@@ -201,6 +201,27 @@ describe('check on worker threads', () => {
     expect(report.scenarios[0]!.failureRun).toBe(13);
     expect(comparable(report)).toEqual(comparable(sequential.report));
     expect(comparableEvents(events)).toEqual(comparableEvents(sequential.events));
+  });
+
+  it('throws a harness error of a run before the lowest failure, and ignores one after it', async () => {
+    const inThread = inThreadExecutor(undefined);
+    const throwingAt = (bad: number): RunExecutor => {
+      let started = 0;
+      return {
+        concurrency: 8,
+        async run(config) {
+          const runIndex = started++;
+          if (runIndex === bad) throw new Error(`harness broke at run ${runIndex}`);
+          return inThread.run(config);
+        },
+        failure: (scenario, task, onStep) => inThread.failure(scenario, task, onStep),
+        close: async () => {},
+      };
+    };
+    const options = { scenarios: [sometimesImpatient], seeds: 40, seed: 2, failureDirectory: join(directory, 'harness') };
+    await expect(checkOn(throwingAt(5), options, () => 0)).rejects.toThrow('harness broke at run 5');
+    const report = await checkOn(throwingAt(14), options, () => 0);
+    expect(report.scenarios.map((result) => result.failureRun)).toEqual([13]);
   });
 
   it('refuses run options that cannot cross a thread boundary, and a missing worker entry', async () => {

@@ -218,8 +218,16 @@ async function schedule(options: CheckOptions, executor: RunExecutor, events: Or
     );
     previousStarted = startedAll;
   }
-  return Promise.all(results);
+  // On an error, the other scenarios stop starting runs; wait for the runs in flight (they hold
+  // the pool), then throw the first scenario's error.
+  const settled = await Promise.allSettled(results);
+  const failed = settled.find((result) => result.status === 'rejected' && !(result.reason instanceof CheckAborted));
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<ScenarioCheckResult>).value);
 }
+
+/** A scenario stopped because another one threw. */
+class CheckAborted extends Error {}
 
 interface ScenarioContext {
   readonly loaded: LoadedScenario;
@@ -320,6 +328,7 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
   // The lowest bad run threw: a bug of the harness (engine errors are caught by the simulation
   // and judged). Never hide it.
   if (harnessError !== undefined) throw harnessError.error;
+  if (state.aborted) throw new CheckAborted(`scenario ${scenario.name} stopped: another scenario threw`);
   if (waiting.length > 0 && (lowestBad === undefined || waiting[0]! <= lowestBad)) throw new Error(`run ${waiting[0]} of scenario ${scenario.name} finished but was never counted`);
   let failure: FailureRecord | undefined;
   if (lowestBad !== undefined) {
