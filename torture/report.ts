@@ -170,7 +170,12 @@ export function renderTortureMarkdown(report: TortureReport): string {
     '',
     '| kills | sent | acked | lost | duplicate acks | redeliveries | fenced acks | dead-lettered | left |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    `| ${[report.kills, figures.sent, figures.acked, figures.lost, figures.duplicateAcks, figures.redeliveries, figures.fencedAcks, figures.deadLettered, figures.remaining].map(count).join(' | ')} |`,
+    `| ${[
+      count(report.kills),
+      `${count(figures.sent)} (+${count(figures.sentUnknown)} unknown)`,
+      `${count(figures.acked)} (+${count(figures.ackedUnknown)} by killed acks)`,
+      ...[figures.lost, figures.duplicateAcks, figures.redeliveries, figures.fencedAcks, figures.deadLettered, figures.remaining].map(count),
+    ].join(' | ')} |`,
     '',
     '| latency | p50 | p90 | p99 | p99.9 | max | count |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -79,7 +79,9 @@ describe('nasq torture on real processes', () => {
     expect(report.processesStarted).toBe(3 + report.kills + report.unexpectedExits);
     expect(report.figures).toMatchObject({ lost: 0, duplicateAcks: 0, remaining: 0 });
     expect(report.figures.sent).toBeGreaterThan(50);
-    expect(report.figures.acked + report.figures.ackedUnknown + report.figures.deadLettered).toBe(report.figures.sent);
+    // Every returned send acked (or gone with a killed ack); some messages of sends killed mid-call went in and were acked too.
+    expect(report.figures.acked + report.figures.ackedUnknown + report.figures.deadLettered).toBeGreaterThanOrEqual(report.figures.sent);
+    expect(report.figures.acked).toBeLessThanOrEqual(report.figures.sent + report.figures.sentUnknown);
     expect(report.latency.send.count).toBeGreaterThan(0);
     expect(report.latency.endToEnd.p50Ms).toBeGreaterThan(0);
 
