@@ -276,7 +276,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         ending: running.ending ?? { kind: 'exited', atMs: exit.atMs, code: exit.code, signal: exit.signal },
         stderrTail: running.stderrTail,
       });
-      if (running.ending !== undefined || stopping) return;
+      // Killed by the runner, or the run is ending (a Ctrl-C reaches the whole process group): no restart.
+      if (running.ending !== undefined || stopping || giveUp.signal.aborted) return;
       // It ended on its own. During the chaos that is an error of the process (reported by the
       // judge): start it again so the run goes on. After the heal, it will not send again: say
       // so for it, so the others can finish their drain.
