@@ -126,7 +126,7 @@ describe('nasq queue', () => {
     expect(sent.id).toMatch(/^\d+-\d+$/);
     expect((await nasq(['queue', 'send', queue, '--deliver-at', '+1h'], { input: 'later' })).code).toBe(0);
     const stat = JSON.parse((await nasq(['queue', 'stat', queue, '--json'])).stdout) as Record<string, number>;
-    expect(stat).toMatchObject({ emptyCount: 6, pendingCount: 0, totalSlots: 8, unreadCount: 2, firstUnreadOffset: 8192 });
+    expect(stat).toMatchObject({ emptyCount: 6, pendingCount: 0, totalSlots: 8, unreadCount: 2, firstUnreadOffset: 16384 });
     expect(Object.keys(stat)).toEqual(expect.arrayContaining(['firstEmptyOffset', 'firstUnreadPriority']));
     const received = JSON.parse((await nasq(['queue', 'recv', queue, '--json'])).stdout) as Record<string, unknown>;
     expect(received).toMatchObject({ id: sent.id, body: 'ship 42', deliveryCount: 1 });

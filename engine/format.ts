@@ -3,11 +3,11 @@
  *
  * kernel file = two header copies (ping-pong) + N fixed-size slots.
  *
- *   [0, 4096)        header copy A
- *   [4096, 8192)     header copy B
- *   [8192, ...)      slot 0, slot 1, ... each 96 bytes
+ *   [0, 8192)        header copy A
+ *   [8192, 16384)    header copy B
+ *   [16384, ...)     slot 0, slot 1, ... each 128 bytes
  *
- * The header lock is an exclusive byte-range lock on [0, 8192): both copies. A header copy holds
+ * The header lock is an exclusive byte-range lock on [0, 16384): both copies. A header copy holds
  * the counts and offsets of claim 5, a generation counter, and a journal: full images of slots
  * changed by recent lock cycles that may not have reached their place in the slot area yet. The
  * newest valid copy wins; the journal overlays the slot area. One write of one header copy is
@@ -22,12 +22,15 @@ import { crc32c } from './crc32.js';
 import { AssertionError, NasqError, assert } from './errors.js';
 
 export const kernelMagic = 0x4e415351; // 'NASQ' read as a little-endian u32 of "QSAN"
-/** 2: the header checksum leaves out each journal image's own checksum (see headerChecksum). */
-export const formatVersion = 2;
-export const headerCopySize = 4096;
+/**
+ * 2: the header checksum leaves out each journal image's own checksum (see headerChecksum).
+ * 3: 128-byte slots; a body may live in a bundle file with the other bodies of its batch.
+ */
+export const formatVersion = 3;
+export const headerCopySize = 8192;
 export const headerRegionSize = 2 * headerCopySize;
 export const headerFixedSize = 128;
-export const slotSize = 96;
+export const slotSize = 128;
 export const slotsOffset = headerRegionSize;
 /** How many slot images one header copy's journal holds. */
 export const journalCapacity = Math.floor((headerCopySize - headerFixedSize) / slotSize);
@@ -111,6 +114,13 @@ export interface Slot {
   stamp: number;
   /** When the sender sent the message, on the sender's clock. */
   sentAt: number;
+  /**
+   * 0 when the body is its own file `msg/ID`; else the message sequence of the first message of
+   * the bundle `msg/CLIENT-FIRST.bundle` that holds the bodies of its batch.
+   */
+  bundleFirstSequence: number;
+  /** Messages in that bundle (0 when not bundled). */
+  bundleCount: number;
 }
 
 export function slotOffsetOf(index: number): number {
@@ -155,6 +165,8 @@ export function emptySlot(offset: number, next: number, stamp: number): Slot {
     nextPriority: 0,
     stamp,
     sentAt: 0,
+    bundleFirstSequence: 0,
+    bundleCount: 0,
   };
 }
 
@@ -179,6 +191,8 @@ export function copySlot(slot: Slot): Slot {
     nextPriority: slot.nextPriority,
     stamp: slot.stamp,
     sentAt: slot.sentAt,
+    bundleFirstSequence: slot.bundleFirstSequence,
+    bundleCount: slot.bundleCount,
   };
 }
 
@@ -227,8 +241,10 @@ export function encodeSlot(slot: Slot, target: Uint8Array, at: number): void {
   view.setFloat64(base + 64, slot.nextPriority, true);
   view.setFloat64(base + 72, slot.stamp, true);
   view.setFloat64(base + 80, slot.sentAt, true);
-  view.setUint32(base + 88, 0, true);
-  view.setUint32(base + 92, crc32c(target, at, at + slotSize - 4), true);
+  view.setUint32(base + 88, slot.bundleFirstSequence, true);
+  view.setUint32(base + 92, slot.bundleCount, true);
+  for (let reserved = 96; reserved < slotSize - 4; reserved += 4) view.setUint32(base + reserved, 0, true);
+  view.setUint32(base + slotSize - 4, crc32c(target, at, at + slotSize - 4), true);
 }
 
 /** Recomputes and stores the own checksum of the slot image at `at` (its other bytes as they are). */
@@ -241,7 +257,7 @@ export function slotDefect(bytes: Uint8Array, at: number, expectedOffset: number
   if (bytes.length < at + slotSize) return `slot at offset ${expectedOffset} is cut short (${bytes.length - at} of ${slotSize} bytes)`;
   const view = viewOf(bytes);
   const base = bytes.byteOffset + at;
-  const stored = view.getUint32(base + 92, true);
+  const stored = view.getUint32(base + slotSize - 4, true);
   const computed = crc32c(bytes, at, at + slotSize - 4);
   if (stored !== computed) return `slot at offset ${expectedOffset} has checksum ${hex(stored)}, expected ${hex(computed)}`;
   const selfOffset = view.getUint32(base + 4, true);
@@ -288,6 +304,8 @@ export function decodeSoundSlot(bytes: Uint8Array, at: number): Slot {
     nextPriority: view.getFloat64(base + 64, true),
     stamp: view.getFloat64(base + 72, true),
     sentAt: view.getFloat64(base + 80, true),
+    bundleFirstSequence: view.getUint32(base + 88, true),
+    bundleCount: view.getUint32(base + 92, true),
   };
 }
 

@@ -33,14 +33,21 @@ async function scene(journalSoftLimit: number): Promise<Scene> {
   const client = await queue.open({ journalSoftLimit, leaseMs: 1_000 });
   const bodies = new Map<string, string>();
   const acked = new Set<string>();
-  for (let index = 0; index < 7; index += 1) {
+  for (let index = 0; index < 5; index += 1) {
     const body = `body ${index}`;
-    bodies.set(await client.send(body, index === 6 ? { deliverAt: queue.clock.now() + 60_000 } : {}), body);
+    bodies.set(await client.send(body, index === 4 ? { deliverAt: queue.clock.now() + 60_000 } : {}), body);
   }
+  // A batch: its bodies share one bundle file.
+  const batch = ['batch a', 'batch b', 'batch c'];
+  (await client.sendBatch(batch.map((body) => ({ body })))).forEach((id, index) => bodies.set(id, batch[index]!));
   const taken = await client.receiveBatch(3);
   await client.ack(taken[0]!.receipt);
   acked.add(taken[0]!.id);
   await client.release(taken[1]!.receipt);
+  // One message of the bundle acked: its body is marked gone, the others stay live.
+  const fromBundle = (await client.receiveBatch(8)).filter((delivery) => delivery.id.endsWith('-7'));
+  await client.ack(fromBundle[0]!.receipt);
+  acked.add(fromBundle[0]!.id);
   await client.close();
   return { queue, bodies, acked, original: queue.kernelBytes() };
 }

@@ -42,6 +42,7 @@ import {
   type Header,
   type Slot,
 } from './format.js';
+import { BodyStore, bundleBody, bundleName, decodeBundle, markLive, parseBundleName, type Bundle } from './bodies.js';
 import { imageViolations, readKernelImage, type KernelImage } from './kernel-image.js';
 import { KernelTransaction } from './kernel-transaction.js';
 import type { FileHandle, Ports } from './ports.js';
@@ -63,8 +64,8 @@ export interface FsckReport {
   violations: string[];
   /** Messages (unread or pending) in the kernel. */
   messages: number;
-  /** Bodies no slot refers to, with their age in ms. */
-  orphans: Array<{ id: string; ageMs: number }>;
+  /** Bodies no slot refers to, with their age in ms (and the bundle holding them, if any). */
+  orphans: Array<{ id: string; ageMs: number; bundle?: string }>;
   /** Messages whose body file is missing or does not match its slot. */
   badBodies: Array<{ id: string; problem: 'missing' | 'damaged' }>;
   /**
@@ -159,26 +160,49 @@ async function checkAndRepair(
   const messageSlots = slots.filter((slot) => slot.state !== SlotState.empty && slot.flags !== slotFlagFilling);
   const fillingIds = new Set(slots.filter((slot) => slot.state === SlotState.pending && slot.flags === slotFlagFilling).map(messageIdOf));
   report.messages = messageSlots.length;
-  const bodyNames = (await fs.readdir(joinPath(directory, queueLayout.messages))).filter((name) => parseMessageId(name) !== undefined);
-  const bodies = new Set(bodyNames);
-  const referenced = new Set(messageSlots.map(messageIdOf));
+  const catalog = await catalogBodies(ports, directory);
+  const referencedFiles = new Set(messageSlots.filter((slot) => slot.bundleFirstSequence === 0).map(messageIdOf));
+  const referencedBundles = new Set(messageSlots.filter((slot) => slot.bundleFirstSequence !== 0).map((slot) => bundleName(slot.messageClient, slot.bundleFirstSequence)));
+  const referencedEntries = new Set(messageSlots.filter((slot) => slot.bundleFirstSequence !== 0).map((slot) => `${bundleName(slot.messageClient, slot.bundleFirstSequence)}#${messageIdOf(slot)}`));
 
   const wholeBodies = new Map<string, Uint8Array>();
+  const presentButBad = new Set<string>();
   for (const slot of messageSlots) {
     const id = messageIdOf(slot);
-    if (!bodies.has(id)) {
+    const found = bodyOf(catalog, slot);
+    if (found === 'missing') {
       if (slot.state === SlotState.pending) report.interruptedAcks.push(id);
       else report.badBodies.push({ id, problem: 'missing' });
       continue;
     }
-    const body = await fs.readFile(bodyPath(directory, id));
-    if (body.length !== slot.bodyLength || crc32c(body) !== slot.bodyChecksum) report.badBodies.push({ id, problem: 'damaged' });
-    else wholeBodies.set(id, body);
+    if (found === 'damaged' || found.length !== slot.bodyLength || crc32c(found) !== slot.bodyChecksum) {
+      report.badBodies.push({ id, problem: 'damaged' });
+      presentButBad.add(id);
+      continue;
+    }
+    wholeBodies.set(id, found);
   }
-  for (const name of bodyNames) {
-    if (referenced.has(name) || fillingIds.has(name)) continue;
-    const ageMs = nowMs - (await fs.stat(bodyPath(directory, name))).mtimeMs;
-    report.orphans.push({ id: name, ageMs });
+  for (const [id, file] of catalog.files) {
+    if (referencedFiles.has(id) || fillingIds.has(id)) continue;
+    report.orphans.push({ id, ageMs: nowMs - file.mtimeMs });
+  }
+  for (const [name, bundle] of catalog.bundles) {
+    if (typeof bundle.decoded === 'string') {
+      // Referenced: its messages' bodies are reported as damaged above. Not referenced: a batch
+      // send that died while writing it (a half-written file), an orphan like any other.
+      if (!referencedBundles.has(name)) report.orphans.push({ id: name, ageMs: nowMs - bundle.mtimeMs, bundle: name });
+      continue;
+    }
+    let live = 0;
+    const decoded = bundle.decoded;
+    decoded.entries.forEach((entry, index) => {
+      if (entry.mark !== markLive) return;
+      live += 1;
+      const id = messageIdOf({ messageClient: bundle.client, messageSequence: decoded.firstSequence + index });
+      if (referencedEntries.has(`${name}#${id}`)) return;
+      report.orphans.push({ id, ageMs: nowMs - bundle.mtimeMs, bundle: name });
+    });
+    if (live === 0) report.orphans.push({ id: name, ageMs: nowMs - bundle.mtimeMs, bundle: name });
   }
   const kernelDamaged = report.violations.length > 0;
   // A young orphan may be a send in progress: it does not make the queue unclean.
@@ -186,6 +210,7 @@ async function checkAndRepair(
   if (!repair) return report;
 
   const oldOrphans = report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs).map((orphan) => orphan.id);
+  const oldOrphanEntries = report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs);
   if (onlyOtherCopyDamaged && report.badBodies.length === 0) {
     // The lightest repair: commit the state in force again, into the damaged copy. In-flight
     // messages keep their leases.
@@ -195,10 +220,8 @@ async function checkAndRepair(
     report.repaired.recommitted = true;
   }
   if ((!kernelDamaged || onlyOtherCopyDamaged) && report.badBodies.length === 0) {
-    for (const id of oldOrphans) {
-      await unlinkQuietly(ports, bodyPath(directory, id));
-      report.repaired.deletedOrphans.push(id);
-    }
+    await removeOrphans(ports, directory, catalog, report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs));
+    report.repaired.deletedOrphans.push(...oldOrphans);
     return report;
   }
 
@@ -211,7 +234,7 @@ async function checkAndRepair(
       kept.push(slot);
       continue;
     }
-    if (bodies.has(id)) {
+    if (presentButBad.has(id)) {
       await deadLetter(ports, directory, slot, 'body-damaged', nowMs);
       report.repaired.deadLettered.push(id);
     } else {
@@ -228,10 +251,15 @@ async function checkAndRepair(
     maximumToken = Math.max(maximumToken, slot.leaseToken);
     maximumStamp = Math.max(maximumStamp, slot.stamp);
   }
-  for (const id of oldOrphans) {
-    // A body without an intact slot: its slot was lost (or its send was interrupted). Keep it.
-    const body = await fs.readFile(bodyPath(directory, id));
-    const parsed = parseMessageId(id)!;
+  for (const orphan of oldOrphanEntries) {
+    // A live body without an intact slot: its slot was lost (or its send was interrupted). Keep it.
+    const parsed = parseMessageId(orphan.id);
+    if (parsed === undefined) {
+      await unlinkQuietly(ports, bodyPath(directory, orphan.id)); // a bundle with no live body left
+      continue;
+    }
+    const stored = orphanBody(catalog, orphan);
+    if (stored === undefined) continue;
     maximumClient = Math.max(maximumClient, parsed.messageClient);
     maximumSendSequence += 1;
     kept.push({
@@ -241,11 +269,13 @@ async function checkAndRepair(
       sendSequence: maximumSendSequence,
       messageClient: parsed.messageClient,
       messageSequence: parsed.messageSequence,
-      bodyLength: body.length,
-      bodyChecksum: crc32c(body),
+      bodyLength: stored.body.length,
+      bodyChecksum: crc32c(stored.body),
       sentAt: nowMs,
+      bundleFirstSequence: stored.bundleFirstSequence,
+      bundleCount: stored.bundleCount,
     });
-    report.repaired.relinkedBodies.push(id);
+    report.repaired.relinkedBodies.push(orphan.id);
   }
   kept.sort((a, b) => a.priority - b.priority || a.sendSequence - b.sendSequence);
   // The slot count: the header's if its fields hold together, else what the file holds.
@@ -349,10 +379,80 @@ async function deadLetter(ports: Ports, directory: string, slot: Slot, reason: s
   const id = messageIdOf(slot);
   const record = { id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs };
   await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
-  try {
-    await ports.fs.rename(bodyPath(directory, id), joinPath(directory, `${queueLayout.dead}/${id}`));
-  } catch (error) {
-    if (!isNasqError(error, 'NOT_FOUND', 'EXISTS')) throw error;
+  await bodyStore(ports, directory).moveOut(slot, joinPath(directory, `${queueLayout.dead}/${id}`));
+}
+
+function bodyStore(ports: Ports, directory: string): BodyStore {
+  return new BodyStore(ports.fs, directory, queueLayout.messages, () => true);
+}
+
+interface BodyCatalog {
+  /** Bodies in their own files, by message id. */
+  files: Map<string, { bytes: Uint8Array; mtimeMs: number }>;
+  /** Bundles by file name, decoded (or their defect). */
+  bundles: Map<string, { client: number; bytes: Uint8Array; decoded: Bundle | string; mtimeMs: number }>;
+}
+
+/** Every body in the message directory: own files by id, bundles read and decoded. */
+async function catalogBodies(ports: Ports, directory: string): Promise<BodyCatalog> {
+  const catalog: BodyCatalog = { files: new Map(), bundles: new Map() };
+  for (const name of await ports.fs.readdir(joinPath(directory, queueLayout.messages))) {
+    const path = bodyPath(directory, name);
+    if (parseMessageId(name) !== undefined) {
+      catalog.files.set(name, { bytes: await ports.fs.readFile(path), mtimeMs: (await ports.fs.stat(path)).mtimeMs });
+      continue;
+    }
+    const bundle = parseBundleName(name);
+    if (bundle === undefined) continue;
+    const bytes = await ports.fs.readFile(path);
+    catalog.bundles.set(name, { client: bundle.client, bytes, decoded: decodeBundle(bytes), mtimeMs: (await ports.fs.stat(path)).mtimeMs });
+  }
+  return catalog;
+}
+
+/** The stored body of a message slot, or what is wrong with it (not yet checked against the slot). */
+function bodyOf(catalog: BodyCatalog, slot: Slot): Uint8Array | 'missing' | 'damaged' {
+  if (slot.bundleFirstSequence === 0) return catalog.files.get(messageIdOf(slot))?.bytes ?? 'missing';
+  const bundle = catalog.bundles.get(bundleName(slot.messageClient, slot.bundleFirstSequence));
+  if (bundle === undefined) return 'missing';
+  if (typeof bundle.decoded === 'string') return 'damaged';
+  const body = bundleBody(bundle.bytes, bundle.decoded, slot.messageSequence - slot.bundleFirstSequence);
+  return body === 'gone' ? 'missing' : body;
+}
+
+function orphanBody(catalog: BodyCatalog, orphan: { id: string; bundle?: string }): { body: Uint8Array; bundleFirstSequence: number; bundleCount: number } | undefined {
+  if (orphan.bundle === undefined) {
+    const file = catalog.files.get(orphan.id);
+    return file === undefined ? undefined : { body: file.bytes, bundleFirstSequence: 0, bundleCount: 0 };
+  }
+  const bundle = catalog.bundles.get(orphan.bundle);
+  if (bundle === undefined || typeof bundle.decoded === 'string') return undefined;
+  const index = parseMessageId(orphan.id)!.messageSequence - bundle.decoded.firstSequence;
+  const body = bundleBody(bundle.bytes, bundle.decoded, index);
+  if (!(body instanceof Uint8Array)) return undefined;
+  return { body, bundleFirstSequence: bundle.decoded.firstSequence, bundleCount: bundle.decoded.count };
+}
+
+/** Removes orphans: own files deleted, bundle entries marked gone (a bundle left empty deleted). */
+async function removeOrphans(ports: Ports, directory: string, catalog: BodyCatalog, orphans: ReadonlyArray<{ id: string; bundle?: string }>): Promise<void> {
+  const byBundle = new Map<string, Set<number>>();
+  for (const orphan of orphans) {
+    if (orphan.bundle === undefined) {
+      await unlinkQuietly(ports, bodyPath(directory, orphan.id));
+      continue;
+    }
+    const bundle = catalog.bundles.get(orphan.bundle);
+    if (bundle === undefined || typeof bundle.decoded === 'string' || orphan.id === orphan.bundle) {
+      await unlinkQuietly(ports, bodyPath(directory, orphan.bundle));
+      continue;
+    }
+    const indexes = byBundle.get(orphan.bundle) ?? new Set<number>();
+    indexes.add(parseMessageId(orphan.id)!.messageSequence - bundle.decoded.firstSequence);
+    byBundle.set(orphan.bundle, indexes);
+  }
+  for (const [name, indexes] of byBundle) {
+    const bundle = catalog.bundles.get(name)!;
+    await bodyStore(ports, directory).markGone(bodyPath(directory, name), (bundle.decoded as Bundle).count, indexes);
   }
 }
 

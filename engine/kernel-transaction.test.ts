@@ -7,7 +7,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { chooseHeader, headerCopySize, headerFixedSize, headerRegionSize, slotDefect, slotSize } from './format.js';
+import { chooseHeader, headerCopySize, headerFixedSize, headerRegionSize, journalCapacity, slotDefect, slotSize } from './format.js';
 import { kernelViolations } from './kernel-image.js';
 import { memoryQueue } from './test-support/memory-queue.js';
 
@@ -32,7 +32,7 @@ describe('KernelTransaction', () => {
     expect(chooseHeader(queue.kernelBytes().subarray(0, headerRegionSize)).copy).toBe(chosen.copy);
 
     // One cycle that carries them (a new copy), then one that moves them all to the slot area.
-    const carrier = await queue.open({ journalSoftLimit: 41 });
+    const carrier = await queue.open({ journalSoftLimit: journalCapacity });
     await carrier.send('carried');
     const evicter = await queue.open({ journalSoftLimit: 1 });
     await evicter.send('evicted');

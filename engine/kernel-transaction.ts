@@ -46,14 +46,14 @@ export interface TransactionOptions {
    * to the slot area first. Bigger saves writes, smaller saves checksum work per cycle.
    */
   readonly journalSoftLimit: number;
-  /** Slots to read per slot-area read (a window starting at the wanted slot). */
+  /** Slots to read per slot-area read (the aligned block of this many slots around the wanted one). */
   readonly readAheadSlots: number;
 }
 
 /** Images one item of any operation may dirty at most; batches checkpoint below the capacity. */
 export const maximumImagesPerItem = 5;
 
-/** Sorts a short array of offsets in place (insertion sort: the journal holds at most 41). */
+/** Sorts a short array of offsets in place (insertion sort: the journal holds at most `journalCapacity`). */
 function sortAscending(offsets: number[]): void {
   for (let index = 1; index < offsets.length; index += 1) {
     const value = offsets[index]!;
@@ -159,21 +159,28 @@ export class KernelTransaction {
     }
     const known = this.knownSlot(offset);
     if (known !== undefined) return known;
-    const lastOffset = slotsOffset + (this.header.totalSlots - 1) * slotSize;
-    const count = Math.max(1, Math.min(this.options.readAheadSlots, (lastOffset - offset) / slotSize + 1));
-    const bytes = await this.fs.read(this.handle, offset, count * slotSize);
-    if (bytes.length < slotSize) {
+    // The window is the aligned block of `readAheadSlots` slots around the wanted one, not the
+    // slots after it: a batch walks the empty stack in either direction (acks push in order, so
+    // the next batch pops in reverse), and an aligned block serves both with one read.
+    const window = Math.max(1, this.options.readAheadSlots);
+    const index = (offset - slotsOffset) / slotSize;
+    const firstIndex = index - (index % window);
+    const count = Math.min(window, this.header.totalSlots - firstIndex);
+    const windowOffset = slotsOffset + firstIndex * slotSize;
+    const bytes = await this.fs.read(this.handle, windowOffset, count * slotSize);
+    const wantedAt = offset - windowOffset;
+    if (bytes.length < wantedAt + slotSize) {
       throw new NasqError('CORRUPT', `slot at offset ${offset} lies past the end of the kernel file`, {
         details: { structure: 'slot', offset },
       });
     }
-    const wanted = decodeSlot(bytes, 0, offset);
+    const wanted = decodeSlot(bytes, wantedAt, offset);
     this.diskCache.set(offset, wanted);
     // Keep the sound neighbours that the journal does not shadow; a damaged one is reported
     // only if it is ever wanted (it is then read again and fails on its own).
-    for (let at = slotSize; at + slotSize <= bytes.length; at += slotSize) {
-      const neighbour = offset + at;
-      if (this.committedAt.has(neighbour) || this.dirty.has(neighbour) || this.diskCache.has(neighbour)) continue;
+    for (let at = 0; at + slotSize <= bytes.length; at += slotSize) {
+      const neighbour = windowOffset + at;
+      if (neighbour === offset || this.committedAt.has(neighbour) || this.dirty.has(neighbour) || this.diskCache.has(neighbour)) continue;
       if (slotDefect(bytes, at, neighbour) === undefined) this.diskCache.set(neighbour, decodeSoundSlot(bytes, at));
     }
     return wanted;

@@ -341,7 +341,7 @@ describe('a full queue and bad input', () => {
     queue.fs.volume.writeFileSync('/q/kernel', bytes);
     const error = await client.receive().catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'CORRUPT' });
-    expect(String((error as Error).message)).toMatch(/header copy at 0 .*header copy at 4096/);
+    expect(String((error as Error).message)).toMatch(/header copy at 0 .*header copy at 8192/);
     expect(await queue.fs.readdir('q/msg')).toEqual([id]);
   });
 

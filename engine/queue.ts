@@ -33,6 +33,7 @@ import {
   type Header,
   type Slot,
 } from './format.js';
+import { BodyStore } from './bodies.js';
 import { KernelTransaction } from './kernel-transaction.js';
 import type { FileHandle, Ports, WatchHandle } from './ports.js';
 import { encodeSlot } from './format.js';
@@ -77,7 +78,7 @@ export interface QueueOptions {
   readonly pollIntervalMs?: number;
   /** Longest wait for the header lock before an operation fails with LOCK_NOT_GRANTED. Default 10,000 ms. */
   readonly lockWaitMs?: number;
-  /** Journal images kept after an ordinary commit (1 to 41). Default 8. */
+  /** Journal images kept after an ordinary commit (1 to `journalCapacity`, 31). Default 8. */
   readonly journalSoftLimit?: number;
   /** Expired leases taken back per receive cycle at most. Default 8. */
   readonly reclaimPerCycle?: number;
@@ -275,6 +276,8 @@ export class QueueClient {
   readonly counters: ClientCounters = { cycles: 0, reclaimed: 0, deadLettered: 0, reopened: 0 };
 
   protected readonly fs: Ports['fs'];
+  /** Where bodies live: their own files, or bundles shared by a batch (engine/bodies.ts). */
+  protected readonly bodies: BodyStore;
   protected readonly clock: Ports['clock'];
   private kernel: FileHandle | undefined;
   /** Kernel handles of lost sessions, to close before the next open (see noteSessionLoss). */
@@ -291,6 +294,7 @@ export class QueueClient {
   ) {
     this.fs = ports.fs;
     this.clock = ports.clock;
+    this.bodies = new BodyStore(this.fs, directory, queueLayout.messages, () => this.options.durable);
   }
 
   /** Opens a queue and registers a new client id in its header. */
@@ -318,7 +322,7 @@ export class QueueClient {
   }
 
   protected bodyPath(id: string): string {
-    return joinPath(this.directory, `${queueLayout.messages}/${id}`);
+    return this.bodies.bodyPath(id);
   }
 
   // ---- sending
@@ -345,9 +349,13 @@ export class QueueClient {
       if (body.length > 0xffffffff) throw new NasqError('INVALID_ARGUMENT', `body: at most 4 GiB, got ${body.length} bytes`);
       return { body, deliverAt, id: this.nextMessageId(), checksum: crc32c(body) };
     });
-    for (const message of prepared) {
-      await this.fs.writeFile(this.bodyPath(message.id.text), message.body, { exclusive: true, sync: this.options.durable });
-    }
+    const placed =
+      prepared.length === 0
+        ? { bundleFirstSequence: 0, bundleCount: 0 }
+        : await this.bodies.write(
+            this.clientId,
+            prepared.map((message) => ({ sequence: message.id.sequence, body: message.body, checksum: message.checksum })),
+          );
     let newHeadSequence = 0;
     let linked = 0;
     let totalSlots = 0;
@@ -376,6 +384,8 @@ export class QueueClient {
         filled.leaseToken = 0;
         filled.leaseExpiry = 0;
         filled.sentAt = now;
+        filled.bundleFirstSequence = placed.bundleFirstSequence;
+        filled.bundleCount = placed.bundleCount;
         const becameHead = await this.insertUnread(transaction, filled);
         if (becameHead) newHeadSequence = sendSequence;
         linked += 1;
@@ -384,7 +394,7 @@ export class QueueClient {
     if (newHeadSequence > 0) await this.ring(newHeadSequence);
     const sent = prepared.slice(0, linked).map((message) => message.id.text);
     if (linked < prepared.length) {
-      await this.removeBodiesQuietly(prepared.slice(linked).map((message) => message.id.text));
+      await this.discardUnlinked(prepared.slice(linked).map((message) => message.id), placed);
       throw new NasqError('QUEUE_FULL', `all ${totalSlots} slots are in use: ${linked} of ${prepared.length} messages sent`, {
         details: { totalSlots, sent },
       });
@@ -448,11 +458,7 @@ export class QueueClient {
         }
         nextDueAt = transaction.header.unreadCount > 0 ? transaction.header.firstUnreadPriority : 0;
       });
-      const deliveries: Delivery[] = [];
-      for (const { slot } of popped) {
-        const delivery = await this.readDelivery(slot);
-        if (delivery !== undefined) deliveries.push(delivery);
-      }
+      const deliveries = await this.readDeliveries(popped.map(({ slot }) => slot));
       if (deliveries.length > 0) return deliveries;
       if (popped.length > 0) continue; // All popped messages were dead-lettered: look again.
       const now = this.clock.now();
@@ -470,23 +476,25 @@ export class QueueClient {
     throw new NasqError('TIMEOUT', `receive made ${maximumRounds} rounds without the clock reaching its deadline`);
   }
 
-  /** Reads and verifies the body of a slot just taken; dead-letters it if the body is bad. */
-  private async readDelivery(slot: Slot): Promise<Delivery | undefined> {
-    const id = messageIdOf(slot);
-    const receipt: Receipt = { id, offset: slot.offset, leaseToken: slot.leaseToken, leaseExpiry: slot.leaseExpiry };
-    let body: Uint8Array;
-    try {
-      body = await this.fs.readFile(this.bodyPath(id));
-    } catch (error) {
-      if (!isNasqError(error, 'NOT_FOUND')) throw error;
-      await this.deadLetterTaken(receipt, 'body-missing');
-      return undefined;
+  /**
+   * Reads and verifies the bodies of slots just taken (a bundle once for all its messages);
+   * dead-letters a message whose body is missing or does not match its slot.
+   */
+  private async readDeliveries(slots: readonly Slot[]): Promise<Delivery[]> {
+    if (slots.length === 0) return [];
+    const bodies = await this.bodies.read(slots);
+    const deliveries: Delivery[] = [];
+    for (const [index, slot] of slots.entries()) {
+      const id = messageIdOf(slot);
+      const receipt: Receipt = { id, offset: slot.offset, leaseToken: slot.leaseToken, leaseExpiry: slot.leaseExpiry };
+      const body = bodies[index]!;
+      if (body === 'missing' || body === 'damaged') {
+        await this.deadLetterTaken(receipt, body === 'missing' ? 'body-missing' : 'body-corrupt');
+        continue;
+      }
+      deliveries.push({ id, body, deliverAt: slot.priority, deliveryCount: slot.deliveryCount, sentAt: slot.sentAt, receipt });
     }
-    if (body.length !== slot.bodyLength || crc32c(body) !== slot.bodyChecksum) {
-      await this.deadLetterTaken(receipt, 'body-corrupt');
-      return undefined;
-    }
-    return { id, body, deliverAt: slot.priority, deliveryCount: slot.deliveryCount, sentAt: slot.sentAt, receipt };
+    return deliveries;
   }
 
   // ---- acking and releasing
@@ -506,15 +514,24 @@ export class QueueClient {
     assert(!this.closed, 'ack on a closed client');
     const outcomes: AckOutcome[] = [];
     await this.cycle(receipts.length, async (transaction) => {
+      // Fence every receipt first (nothing changes under our lock meanwhile), then remove the
+      // bodies of the held ones (a bundle acked whole is one delete), then free their slots.
+      outcomes.length = 0;
+      const held: Slot[] = [];
       for (const receipt of receipts) {
-        if (!transaction.hasRoomForItem()) await transaction.commit();
-        try {
-          await this.ackInCycle(transaction, receipt);
+        const slot = await transaction.slot(receipt.offset);
+        if (this.leaseHolds(slot, receipt) && !held.some((other) => other.offset === slot.offset)) {
+          held.push(slot);
           outcomes.push('acked');
-        } catch (error) {
-          if (!isNasqError(error, 'LEASE_LOST')) throw error;
+        } else {
           outcomes.push('lease-lost');
         }
+      }
+      await this.bodies.remove(held);
+      for (const slot of held) {
+        if (!transaction.hasRoomForItem()) await transaction.commit();
+        await this.unlinkPending(transaction, await transaction.slot(slot.offset));
+        this.pushEmpty(transaction, slot.offset);
       }
     });
     return outcomes;
@@ -822,14 +839,9 @@ export class QueueClient {
   private async ackInCycle(transaction: KernelTransaction, receipt: Receipt): Promise<void> {
     const slot = await transaction.slot(receipt.offset);
     if (!this.leaseHolds(slot, receipt)) throw this.leaseLost(receipt);
-    // The body goes first, under the lock and after the fence: a body file then always means a
+    // The body goes first, under the lock and after the fence: a live body then always means a
     // message not yet acked, which is what fsck --repair relies on to rebuild a damaged kernel.
-    try {
-      await this.fs.unlink(this.bodyPath(receipt.id));
-    } catch (error) {
-      // Already gone: an earlier attempt of this ack deleted it and died before its commit.
-      if (!isNasqError(error, 'NOT_FOUND')) throw error;
-    }
+    await this.bodies.remove([slot]);
     await this.unlinkPending(transaction, slot);
     this.pushEmpty(transaction, slot.offset);
   }
@@ -874,9 +886,7 @@ export class QueueClient {
         this.pushEmpty(transaction, slot.offset);
         continue;
       }
-      const id = messageIdOf(slot);
-      const bodyThere = await this.exists(this.bodyPath(id));
-      if (!bodyThere) {
+      if (!(await this.bodies.present(slot))) {
         // Its holder deleted the body in an ack and died before committing: the ack took effect.
         this.pushEmpty(transaction, slot.offset);
         continue;
@@ -915,12 +925,7 @@ export class QueueClient {
       deadAt: this.clock.now(),
     };
     await this.fs.writeFile(joinPath(this.directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
-    try {
-      await this.fs.rename(this.bodyPath(id), joinPath(this.directory, `${queueLayout.dead}/${id}`));
-    } catch (error) {
-      // Missing: the record says so. Exists: an earlier attempt moved it and died before its commit.
-      if (!isNasqError(error, 'NOT_FOUND', 'EXISTS')) throw error;
-    }
+    await this.bodies.moveOut(slot, joinPath(this.directory, `${queueLayout.dead}/${id}`));
   }
 
   // ---- list operations (each reads what it needs through the transaction)
@@ -1091,15 +1096,18 @@ export class QueueClient {
     }
   }
 
-  /** Does a file exist? Opens it: unlike stat, an open always asks the server (no attribute cache). */
-  private async exists(path: string): Promise<boolean> {
+  /** After QUEUE_FULL: removes the bodies of messages that were never linked (a definite failure). */
+  private async discardUnlinked(ids: ReadonlyArray<{ client: number; sequence: number; text: string }>, placed: { bundleFirstSequence: number; bundleCount: number }): Promise<void> {
+    if (placed.bundleFirstSequence === 0) {
+      await this.removeBodiesQuietly(ids.map((id) => id.text));
+      return;
+    }
+    const path = this.bodies.bundlePath(this.clientId, placed.bundleFirstSequence);
+    const indexes = new Set(ids.map((id) => id.sequence - placed.bundleFirstSequence));
     try {
-      const handle = await this.fs.open(path);
-      await this.quietly(() => this.fs.close(handle));
-      return true;
+      await this.bodies.markGone(path, placed.bundleCount, indexes);
     } catch (error) {
-      if (isNasqError(error, 'NOT_FOUND')) return false;
-      throw error;
+      if (!(error instanceof NasqError)) throw error;
     }
   }
 

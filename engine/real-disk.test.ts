@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NodeFileSystem } from '../adapters/node-file-system.js';
 import { SystemClock } from '../adapters/system-clock.js';
+import { headerRegionSize } from './format.js';
 import { fsck } from './fsck.js';
 import { kernelViolations } from './kernel-image.js';
 import type { Ports } from './ports.js';
@@ -376,7 +377,7 @@ function recording(inner: NodeFileSystem): { fs: NodeFileSystem; calls: Recorded
         const first = args[0];
         const path = typeof first === 'string' ? first : ((first as { path?: string }).path ?? '');
         let detail = '';
-        if (property === 'write') detail = (args[1] as number) < 8192 ? 'header' : 'slots';
+        if (property === 'write') detail = (args[1] as number) < headerRegionSize ? 'header' : 'slots';
         if (property === 'writeFile') detail = (args[2] as { sync?: boolean } | undefined)?.sync === true ? 'sync' : 'no-sync';
         calls.push({ method: String(property), path, detail });
         return (value as (...a: unknown[]) => unknown).apply(target, args);

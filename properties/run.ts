@@ -4,8 +4,9 @@
  * and the server's observations.
  */
 
+import { decodeBundle, markLive } from '../engine/bodies.js';
 import { NasqError } from '../engine/errors.js';
-import { SlotState, chooseHeader, headerRegionSize, messageIdOf, slotFlagFilling } from '../engine/format.js';
+import { SlotState, chooseHeader, headerRegionSize, journalCapacity, messageIdOf, slotFlagFilling } from '../engine/format.js';
 import { kernelViolations, readKernelImage } from '../engine/kernel-image.js';
 import type { Ports } from '../engine/ports.js';
 import { QueueClient, createQueue } from '../engine/queue.js';
@@ -165,7 +166,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
         leaseMs: config.leaseMs,
         pollIntervalMs: config.pollIntervalMs,
         lockWaitMs: config.lockWaitMs,
-        journalSoftLimit: Math.max(1, Math.min(41, Math.round(config.journalSoftLimit))),
+        journalSoftLimit: Math.max(1, Math.min(journalCapacity, Math.round(config.journalSoftLimit))),
         durable: config.durable,
         durableHandles: config.durableHandles,
       },
@@ -271,6 +272,16 @@ function finalQueueState(simulation: Simulation): { remainingIds: Set<string>; d
     if (dead !== null) deadIds.add(dead[1]!);
     const body = /^q\/msg\/(\d+-\d+)$/.exec(file.path);
     if (body !== null) bodyIds.add(body[1]!);
+    const bundled = /^q\/msg\/((\d+)-\d+\.bundle)$/.exec(file.path);
+    if (bundled !== null) {
+      // A bundle: each live body in it counts as that message's body file.
+      const bytes = simulation.server.contents(file.path);
+      const bundle = bytes === undefined ? 'missing' : decodeBundle(bytes);
+      if (typeof bundle === 'string') continue;
+      bundle.entries.forEach((entry, index) => {
+        if (entry.mark === markLive) bodyIds.add(`${bundled[2]}-${bundle.firstSequence + index}`);
+      });
+    }
   }
   return { remainingIds, deadIds, bodyIds };
 }

@@ -29,12 +29,12 @@ describe('run metrics', () => {
 
     // Lock grants and releases of the header range at the server, from the trace text.
     const timeOf = (line: string): number => Number(/ ([\d.]+)ms /.exec(line)![1]);
-    const grants = lines.filter((line) => / apply \S+ lock q\/kernel @0\+8192 -> success/.test(line) && timeOf(line) >= metrics.fromMs);
+    const grants = lines.filter((line) => / apply \S+ lock q\/kernel @0\+16384 -> success/.test(line) && timeOf(line) >= metrics.fromMs);
     expect(metrics.lock.grants).toBe(grants.length);
     expect(metrics.lock.hold.summary.count).toBeGreaterThan(grants.length * 0.95);
     // Holds: the first grant of sender-0 to its next unlock, from the trace.
-    const first = lines.findIndex((line) => / apply sender-0 lock q\/kernel @0\+8192 -> success/.test(line));
-    const unlock = lines.findIndex((line, index) => index > first && / apply sender-0 unlock q\/kernel @0\+8192 -> success/.test(line));
+    const first = lines.findIndex((line) => / apply sender-0 lock q\/kernel @0\+16384 -> success/.test(line));
+    const unlock = lines.findIndex((line, index) => index > first && / apply sender-0 unlock q\/kernel @0\+16384 -> success/.test(line));
     const holdMs = timeOf(lines[unlock]!) - timeOf(lines[first]!);
     expect(holdMs).toBeGreaterThanOrEqual(metrics.lock.hold.summary.minMs - 0.01);
     expect(holdMs).toBeLessThanOrEqual(metrics.lock.hold.summary.maxMs + 0.01);
