@@ -6,7 +6,7 @@
 
 import fc from 'fast-check';
 import type { CheckerName } from './checkers.js';
-import type { BooleanParameter, FaultKind, NumberParameter, Scenario } from '../scenarios/schema.js';
+import { faultKinds, type BooleanParameter, type FaultKind, type NumberParameter, type Scenario } from '../scenarios/schema.js';
 import { defaultFaultParameters } from '../sim/nemesis.js';
 
 export interface ResolvedFault {
@@ -107,7 +107,7 @@ function faultArbitrary(fault: Scenario['nemesis']['faults'][number]): fc.Arbitr
 
 /** Swarm mode: which fault kinds are on, how many, when and how big, all drawn from the seed. */
 function swarmArbitrary(swarm: NonNullable<Scenario['nemesis']['swarm']>, faultPhaseMs: number): fc.Arbitrary<ResolvedFault[]> {
-  const kinds = swarm.kinds ?? (['crash', 'pause', 'partition', 'session-drop', 'clock-skew', 'clock-jump', 'lose-notify', 'delay-notify', 'oplock-delay', 'failover', 'disk-failure', 'disk-slow', 'power-cut'] as FaultKind[]);
+  const kinds: readonly FaultKind[] = swarm.kinds ?? faultKinds;
   const one = fc
     .constantFrom(...kinds)
     .chain((kind) =>

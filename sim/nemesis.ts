@@ -45,7 +45,7 @@
  *   request for `stallMs` (TLER ~7 s); locks and other in-memory requests go on.
  */
 
-import type { BooleanParameter, FaultKind, NumberParameter } from '../scenarios/schema.js';
+import { faultKinds, type BooleanParameter, type FaultKind, type NumberParameter } from '../scenarios/schema.js';
 import { Operation } from './protocol.js';
 import { ProfileLatency, type RaidLevel, resolveRaid } from './profiles.js';
 import type { ServerSession } from './server.js';
@@ -142,25 +142,9 @@ function acceptedParameters(kind: FaultKind): string[] {
 
 const serverKinds: ReadonlySet<FaultKind> = new Set(['failover', 'disk-failure', 'disk-slow', 'power-cut']);
 
-/** Every kind is implemented; kept for callers that ask. */
+/** Is this a fault kind the nemesis knows (every kind of the scenario schema)? */
 export function isImplemented(kind: FaultKind): boolean {
-  return (
-    [
-      'crash',
-      'pause',
-      'partition',
-      'session-drop',
-      'clock-skew',
-      'clock-jump',
-      'lose-notify',
-      'delay-notify',
-      'oplock-delay',
-      'failover',
-      'disk-failure',
-      'disk-slow',
-      'power-cut',
-    ] as readonly string[]
-  ).includes(kind);
+  return (faultKinds as readonly string[]).includes(kind);
 }
 
 function targetsOf(fault: NemesisFault, options: NemesisOptions): string[] {
@@ -213,21 +197,7 @@ function checkFault(fault: NemesisFault): void {
 }
 
 const faultKindCodes: Record<string, number> = {};
-[
-  'crash',
-  'pause',
-  'partition',
-  'session-drop',
-  'clock-skew',
-  'clock-jump',
-  'lose-notify',
-  'delay-notify',
-  'oplock-delay',
-  'failover',
-  'disk-failure',
-  'disk-slow',
-  'power-cut',
-].forEach((kind, index) => (faultKindCodes[kind] = index + 1));
+faultKinds.forEach((kind, index) => (faultKindCodes[kind] = index + 1));
 
 /** Schedules every fault and the final heal on the simulation. */
 export function installNemesis(simulation: Simulation, faults: readonly NemesisFault[], options: NemesisOptions): NemesisHandle {
