@@ -64,11 +64,15 @@ export class LockTable<Token = unknown> {
   private readonly locks: HeldLock[] = [];
   private readonly waiters: LockWaiter<Token>[] = [];
   /**
-   * How many waiters wait for each range ("offset/length"). When they all wait for one range (the
-   * common case: every client queues for the same header lock), a grant pass can stop at the first
-   * exclusive waiter that stays blocked: FIFO keeps every later one behind it.
+   * A range some waiter wants (the reference) and how many waiters want exactly it. When that is
+   * every waiter, they all wait for one range (the common case: every client queues for the same
+   * header lock), and a grant pass can stop at the first exclusive waiter that stays blocked: FIFO
+   * keeps every later one behind it. Kept by counting, without a key string per waiter: whenever
+   * no waiter wants the reference any more and some wait, the reference moves to the first one.
    */
-  private readonly waitersByRange = new Map<string, number>();
+  private referenceOffset = 0;
+  private referenceLength = 0;
+  private referenceWaiters = 0;
 
   /** Tries to take a lock at once. */
   tryLock(owner: number, offset: number, length: number, mode: LockMode): LockAttempt {
@@ -87,7 +91,7 @@ export class LockTable<Token = unknown> {
   enqueue(owner: number, offset: number, length: number, mode: LockMode, token: Token): void {
     assert(isValidRange(offset, length), 'enqueue: an invalid range must be refused by tryLock first');
     this.waiters.push({ owner, offset, length, mode, token });
-    this.countWaiter(offset, length, 1);
+    this.waiterAdded(offset, length);
   }
 
   /**
@@ -118,7 +122,7 @@ export class LockTable<Token = unknown> {
       const waiter = this.waiters[position]!;
       if (waiter.owner !== owner) continue;
       this.waiters.splice(position, 1);
-      this.countWaiter(waiter.offset, waiter.length, -1);
+      this.waiterRemoved(waiter.offset, waiter.length);
       dropped.unshift(waiter);
     }
     let removed = false;
@@ -136,7 +140,7 @@ export class LockTable<Token = unknown> {
     const index = this.waiters.findIndex((waiter) => waiter.token === token);
     if (index === -1) return { cancelled: false, granted: [] };
     const [waiter] = this.waiters.splice(index, 1);
-    this.countWaiter(waiter!.offset, waiter!.length, -1);
+    this.waiterRemoved(waiter!.offset, waiter!.length);
     // A later waiter may have been held back only by this one.
     return { cancelled: true, granted: this.grantWaiters() };
   }
@@ -175,18 +179,34 @@ export class LockTable<Token = unknown> {
     return this.locks.length === 0 && this.waiters.length === 0;
   }
 
-  private countWaiter(offset: number, length: number, change: 1 | -1): void {
-    const key = `${offset}/${length}`;
-    const count = (this.waitersByRange.get(key) ?? 0) + change;
-    assert(count >= 0, () => `lock table: waiter count of ${key} below zero`);
-    if (count === 0) this.waitersByRange.delete(key);
-    else this.waitersByRange.set(key, count);
+  private waiterAdded(offset: number, length: number): void {
+    if (offset === this.referenceOffset && length === this.referenceLength) this.referenceWaiters += 1;
+    else if (this.referenceWaiters === 0) this.rebaseReference();
+  }
+
+  private waiterRemoved(offset: number, length: number): void {
+    if (offset !== this.referenceOffset || length !== this.referenceLength) return;
+    this.referenceWaiters -= 1;
+    assert(this.referenceWaiters >= 0, 'lock table: waiters of the reference range below zero');
+    if (this.referenceWaiters === 0 && this.waiters.length > 0) this.rebaseReference();
+  }
+
+  /** The first waiter's range becomes the reference; its waiters are counted. */
+  private rebaseReference(): void {
+    const first = this.waiters[0];
+    this.referenceWaiters = 0;
+    if (first === undefined) return;
+    this.referenceOffset = first.offset;
+    this.referenceLength = first.length;
+    for (const waiter of this.waiters) {
+      if (waiter.offset === first.offset && waiter.length === first.length) this.referenceWaiters += 1;
+    }
   }
 
   private grantWaiters(): LockWaiter<Token>[] {
     const granted: LockWaiter<Token>[] = [];
     if (this.waiters.length === 0) return granted;
-    const oneRange = this.waitersByRange.size === 1;
+    const oneRange = this.referenceWaiters === this.waiters.length;
     for (let position = 0; position < this.waiters.length; ) {
       const waiter = this.waiters[position]!;
       let blocked = false;
@@ -220,7 +240,7 @@ export class LockTable<Token = unknown> {
       // where splice(0, 1) moves every other waiter.
       if (position === 0) this.waiters.shift();
       else this.waiters.splice(position, 1);
-      this.countWaiter(waiter.offset, waiter.length, -1);
+      this.waiterRemoved(waiter.offset, waiter.length);
       this.locks.push({ owner: waiter.owner, offset: waiter.offset, length: waiter.length, mode: waiter.mode });
       granted.push(waiter);
     }

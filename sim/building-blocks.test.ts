@@ -43,6 +43,62 @@ describe('EventQueue', () => {
   });
 });
 
+describe('EventQueue far events', () => {
+  it('come out in the same order as from a heap that holds everything, through removals and pushes', () => {
+    const random = new RandomStream(11, 'far-test');
+    // Horizon 5 ms: most events here are far; the other queue keeps every event in its heap.
+    const nearOnly = new EventQueue(Number.POSITIVE_INFINITY);
+    const withFar = new EventQueue(5);
+    const live: [SimEvent, SimEvent][] = [];
+    let nowMs = 0;
+    let order = 0;
+    let farSeen = 0;
+    const schedule = (timeMs: number): void => {
+      const pair: [SimEvent, SimEvent] = [new SimEvent(nobody, 0, order), new SimEvent(nobody, 0, order)];
+      for (const event of pair) {
+        event.timeMs = timeMs;
+        event.order = order;
+      }
+      order += 1;
+      nearOnly.push(pair[0]);
+      withFar.push(pair[1]);
+      if (timeMs > nowMs + 5) farSeen += 1;
+      live.push(pair);
+    };
+    for (let index = 0; index < 300; index += 1) schedule(random.integer(4) === 0 ? random.integer(2000) : random.integer(3));
+    for (let step = 0; step < 3000 && nearOnly.size > 0; step += 1) {
+      const choice = random.integer(10);
+      if (choice < 2 && live.length > 0) {
+        // Cancel a random event in both queues (a near one or a far one).
+        const [position] = [random.integer(live.length)];
+        const [a, b] = live[position]!;
+        expect(withFar.remove(b)).toBe(nearOnly.remove(a));
+        expect(b.scheduled).toBe(false);
+        live.splice(position, 1);
+      } else if (choice < 5) {
+        schedule(nowMs + (random.integer(3) === 0 ? random.integer(500) : random.uniform(0, 2)));
+      } else {
+        const a = nearOnly.pop()!;
+        const b = withFar.pop()!;
+        expect(b.subject).toBe(a.subject);
+        expect(b.scheduled).toBe(false);
+        nowMs = a.timeMs;
+        const position = live.findIndex(([event]) => event === a);
+        live.splice(position, 1);
+      }
+      expect(withFar.size).toBe(nearOnly.size);
+      if (step % 100 === 0) withFar.checkInvariants();
+    }
+    expect(farSeen).toBeGreaterThan(100);
+    const rest = (queue: EventQueue): unknown[] => {
+      const subjects: unknown[] = [];
+      for (let event = queue.pop(); event !== undefined; event = queue.pop()) subjects.push(event.subject);
+      return subjects;
+    };
+    expect(rest(withFar)).toEqual(rest(nearOnly));
+  });
+});
+
 describe('RandomStreams', () => {
   it('derives each stream from the seed and its name only', () => {
     const alone = new RandomStreams(99).stream('client/a/latency');

@@ -192,12 +192,31 @@ export class SimFileHandle implements FileHandle {
   readonly runtime: ClientRuntime;
   /** Lock sequence numbers handed out on this handle (durable handles only). */
   lockSequences = 0;
+  /**
+   * The trace digest of (operation, path, open) of this handle's calls, by operation code: every
+   * call on the handle names the same path and open, so it is hashed once per operation, not per
+   * call. Bit `operation` of `digestedOperations` says whether the entry is filled.
+   */
+  private readonly identityDigests: number[] = [];
+  private digestedOperations = 0;
 
   constructor(path: string, normalizedPath: string, open: ServerOpen, runtime: ClientRuntime) {
     this.path = path;
     this.normalizedPath = normalizedPath;
     this.open = open;
     this.runtime = runtime;
+  }
+
+  /** The digest of what a call of `operation` on this handle names (as `digestCall` would fold it). */
+  identityDigest(operation: Operation): number {
+    assert(operation < 32, 'identityDigest: handle operations have codes below 32');
+    const bit = 1 << operation;
+    if ((this.digestedOperations & bit) !== 0) return this.identityDigests[operation]!;
+    while (this.identityDigests.length <= operation) this.identityDigests.push(0);
+    const digest = digestIdentity(operation, this.normalizedPath, '', this.open);
+    this.identityDigests[operation] = digest;
+    this.digestedOperations |= bit;
+    return digest;
   }
 }
 
@@ -684,6 +703,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     if (!(handle instanceof SimFileHandle) || handle.runtime !== this) return null;
     call.target = handle.open;
     call.path = handle.normalizedPath;
+    call.identityDigest = handle.identityDigest(call.operation);
     return handle;
   }
 
@@ -717,12 +737,17 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
   }
 }
 
-function digestCall(call: Call): number {
-  let digest = digestWord(emptyDigest, call.operation);
-  if (call.path.length > 0) digest = digestString(digest, call.path);
-  if (call.targetPath.length > 0) digest = digestString(digest, call.targetPath);
-  const target = call.target as { id: number } | null;
+/** The digest of what a call names: its operation, path, target path and target (an open or a watch). */
+function digestIdentity(operation: number, path: string, targetPath: string, target: { readonly id: number } | null): number {
+  let digest = digestWord(emptyDigest, operation);
+  if (path.length > 0) digest = digestString(digest, path);
+  if (targetPath.length > 0) digest = digestString(digest, targetPath);
   if (target !== null) digest = digestWord(digest, target.id);
+  return digest;
+}
+
+function digestCall(call: Call): number {
+  let digest = call.identityDigest >= 0 ? call.identityDigest : digestIdentity(call.operation, call.path, call.targetPath, call.target as { id: number } | null);
   digest = digestNumber(digest, call.position);
   digest = digestNumber(digest, call.length);
   digest = digestWord(digest, call.flags);

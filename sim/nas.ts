@@ -30,7 +30,7 @@ export const AdmissionStep = {
  * Operations that touch the disks (data or metadata): they fail on a lost array and are slowed by
  * a degraded one or a stalled disk. Locks, closes and notifications live in server memory.
  */
-const storageOperations: ReadonlySet<number> = new Set<number>([
+const storageOperations: readonly number[] = [
   Operation.open,
   Operation.read,
   Operation.write,
@@ -44,23 +44,24 @@ const storageOperations: ReadonlySet<number> = new Set<number>([
   Operation.unlink,
   Operation.readdir,
   Operation.mkdir,
-]);
-
-export function touchesStorage(operation: number): boolean {
-  return storageOperations.has(operation);
-}
+];
 
 /** Operations that open a file at the server, and so must wait for another client's oplock break. */
-const openingOperations: ReadonlySet<number> = new Set<number>([
-  Operation.open,
-  Operation.readFile,
-  Operation.writeFile,
-  Operation.rename,
-  Operation.unlink,
-]);
+const openingOperations: readonly number[] = [Operation.open, Operation.readFile, Operation.writeFile, Operation.rename, Operation.unlink];
+
+/** Operation codes are small integers: a table by code answers both questions (asked per request). */
+const operationCodeLimit = 64;
+const OperationTrait = { storage: 1, opens: 2 } as const;
+const operationTraits = new Uint8Array(operationCodeLimit);
+for (const operation of storageOperations) operationTraits[operation] = operationTraits[operation]! | OperationTrait.storage;
+for (const operation of openingOperations) operationTraits[operation] = operationTraits[operation]! | OperationTrait.opens;
+
+export function touchesStorage(operation: number): boolean {
+  return (operationTraits[operation]! & OperationTrait.storage) !== 0;
+}
 
 export function opensFile(operation: number): boolean {
-  return openingOperations.has(operation);
+  return (operationTraits[operation]! & OperationTrait.opens) !== 0;
 }
 
 /** The disk array: which disks failed, whether a rebuild runs, whether a disk stalls, whether it is lost. */

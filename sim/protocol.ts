@@ -181,6 +181,8 @@ export class Call {
   // Client bookkeeping.
   phase: CallPhase = CallPhase.request;
   digest = 0;
+  /** The digest of the operation, path and target when known beforehand (a handle's cache), else -1. */
+  identityDigest = -1;
   /** Client-clock time at which the client gives up (lock bound, wait deadline, sleep target). */
   deadlineClientMs = Number.POSITIVE_INFINITY;
   /** The latency model's jitter factor for this call (1 = none); drawn when the request leaves. */
