@@ -23,7 +23,7 @@ afterAll(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-/** A real liveness failure in some runs only: with seed 2 the lowest failing run is run 13. */
+/** A real liveness failure in some runs only: with seed 2 the lowest failing run is past run 0. */
 const scenario = parseScenario(
   {
     name: 'sometimes-impatient',
@@ -66,8 +66,10 @@ describe('merging report documents', () => {
     expect(merged.exitCode).toBe(3);
     expect(merged.check!.exitCode).toBe(3);
     expect(section.failure).toEqual({ ...wholeSection.failure!, file: section.failure!.file });
-    expect(section.failure!.fastCheck.path).toMatch(/^13:/);
-    expect(section.replay[0]).toMatch(/shard-2\//); // shard 2 of 3 holds run 13
+    const failureRun = Number(wholeSection.failure!.fastCheck.path.split(':')[0]);
+    expect(failureRun, 'a failure past run 0').toBeGreaterThan(0);
+    expect(section.failure!.fastCheck.path.startsWith(`${failureRun}:`)).toBe(true);
+    expect(section.replay[0]).toContain(`shard-${(failureRun % 3) + 1}/`); // the shard that holds that run
     // Every run of every shard measured, and counted once.
     expect(section.measuredRuns).toBe(shards.reduce((sum, { document }) => sum + document.check!.scenarios[0]!.measuredRuns, 0));
     expect(section.histograms!.send.summary.count).toBe(shards.reduce((sum, { document }) => sum + document.check!.scenarios[0]!.histograms!.send.summary.count, 0));
