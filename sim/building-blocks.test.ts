@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type EventHandler, EventQueue, SimEvent } from './event-queue.js';
+import { Call, Operation } from './protocol.js';
 import { RandomStream, RandomStreams } from './random.js';
 import { normalizePath } from './server.js';
 import { at, bytes, testSimulation, text } from './test-support/harness.js';
@@ -96,6 +97,23 @@ describe('EventQueue far events', () => {
       return subjects;
     };
     expect(rest(withFar)).toEqual(rest(nearOnly));
+  });
+});
+
+describe('Call', () => {
+  it('is, once reused, field for field a fresh call (a field added later must be reset too)', () => {
+    const owner = { serverCompleted: () => undefined };
+    const used = new Call(Operation.write, owner, 'old session');
+    let counter = 1;
+    // Give every field some other value than a fresh call has.
+    for (const key of Object.keys(used) as (keyof Call)[]) {
+      if (key === 'owner') continue;
+      const value = used[key];
+      (used as unknown as Record<string, unknown>)[key] =
+        typeof value === 'number' ? (counter += 1) : typeof value === 'string' ? `text-${(counter += 1)}` : typeof value === 'boolean' ? !value : { marker: (counter += 1) };
+    }
+    used.reuse(Operation.lock, 'new session');
+    expect({ ...used }).toEqual({ ...new Call(Operation.lock, owner, 'new session') });
   });
 });
 

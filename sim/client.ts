@@ -251,6 +251,8 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
   private readonly environment: ClientEnvironment;
   private readonly main: ClientMain;
   private outstanding: Call | null = null;
+  /** The last delivered call's record, for the next call (one call at a time: one spare suffices). */
+  private spareCall: Call | null = null;
   private callEvent: SimEvent;
   private readonly deadlineEvent: SimEvent;
   private readonly cancelEvent: SimEvent;
@@ -297,7 +299,11 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     assert(this.alive, () => `client "${this.name}" made a call after it crashed`);
     assert(this.outstanding === null, () => `client "${this.name}" made a second port call while one is outstanding`);
     this.environment.countCall(isFileSystem);
-    return new Call(operation, this, this.session);
+    const spare = this.spareCall;
+    if (spare === null) return new Call(operation, this, this.session);
+    this.spareCall = null;
+    spare.reuse(operation, this.session);
+    return spare;
   }
 
   /** Sends a call to the server. */
@@ -542,6 +548,12 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     } else {
       reject(makeError(call));
     }
+    // Nothing refers to a delivered call any more: its record serves the client's next call (what
+    // it holds is dropped now, not kept until then).
+    call.data = null;
+    call.value = undefined;
+    call.target = null;
+    this.spareCall = call;
     scheduler.beginClientTurn(this);
   }
 

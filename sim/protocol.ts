@@ -149,9 +149,13 @@ export interface SessionRef {
   readonly id: number;
 }
 
-/** One request of one port call. */
+/**
+ * One request of one port call. A client reuses the record of its last delivered call for its
+ * next one (`reuse`): one call at a time, and nothing keeps a delivered call.
+ */
 export class Call {
-  readonly operation: Operation;
+  /** Set by the constructor and by `reuse` only. */
+  operation: Operation;
   readonly owner: CallOwner;
   /** The client-side session the call travels on (the server's ServerSession). */
   session: unknown;
@@ -201,5 +205,39 @@ export class Call {
     this.operation = operation;
     this.owner = owner;
     this.session = session;
+  }
+
+  /**
+   * Makes this record a fresh call of the same owner: every field as the constructor leaves it.
+   * Only for a call that is done (delivered), which nothing refers to any more.
+   */
+  reuse(operation: Operation, session: unknown): void {
+    this.operation = operation;
+    this.session = session;
+    this.path = '';
+    this.targetPath = '';
+    this.target = null;
+    this.position = 0;
+    this.length = 0;
+    this.data = null;
+    this.flags = 0;
+    this.atimeMs = 0;
+    this.mtimeMs = 0;
+    this.reconnectFrom = null;
+    this.lockSequence = 0;
+    this.deadlinePassed = false;
+    this.status = Status.pending;
+    this.value = undefined;
+    this.phase = CallPhase.request;
+    this.digest = 0;
+    this.identityDigest = -1;
+    this.deadlineClientMs = Number.POSITIVE_INFINITY;
+    this.jitter = 1;
+    this.serviceEndMs = 0;
+    this.admission = 0;
+    this.injected = false;
+    this.event = null;
+    this.resolve = null;
+    this.reject = null;
   }
 }
