@@ -408,9 +408,11 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
         // A paused client takes no reply; a reply on the wire waits out a partition or a stalled server.
         const call = event.subject as Call;
         const nas = this.environment.server.nas;
-        let heldUntil = nas.frozenUntil(this.client.index);
-        if (call.phase === CallPhase.reply) heldUntil = Math.max(heldUntil, nas.replyHeldUntil(this.client.index));
-        if (this.hold(event, heldUntil)) return;
+        if (nas.mayHold) {
+          let heldUntil = nas.frozenUntil(this.client.index);
+          if (call.phase === CallPhase.reply) heldUntil = Math.max(heldUntil, nas.replyHeldUntil(this.client.index));
+          if (this.hold(event, heldUntil)) return;
+        }
         this.deliver(call);
         return;
       }
@@ -449,7 +451,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     const nas = server.nas;
     const event = call.event!;
     // On the way in: a partition or a stalled server (failover) holds the request on the wire.
-    if (this.hold(event, nas.requestHeldUntil(this.client.index))) return;
+    if (nas.mayHold && this.hold(event, nas.requestHeldUntil(this.client.index))) return;
     const nowMs = environment.scheduler.nowMs;
     if ((call.admission & AdmissionStep.oplockBreak) === 0 && opensFile(call.operation)) {
       // An open of a file another client holds waits for that client's oplock break.

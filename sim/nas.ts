@@ -163,6 +163,11 @@ export class NasState {
   readonly raid: RaidArray;
   /** The whole server holds requests and replies until this time (failover, reboot). */
   serverStallUntilMs = 0;
+  /**
+   * Whether a stall, partition or pause was ever set. Until one is, nothing can be held, and the
+   * client runtime skips asking about holds at every request, reply and timer.
+   */
+  mayHold = false;
   private readonly clients: ClientFaults[] = [];
   /** Clients with a delayed oplock break, by name (for the check at an open). */
   readonly slowOplockClients = new Map<string, number>();
@@ -187,6 +192,7 @@ export class NasState {
   // ---- controls (the nemesis)
 
   stallServer(untilMs: number): void {
+    this.mayHold = true;
     this.serverStallUntilMs = Math.max(this.serverStallUntilMs, untilMs);
   }
 
@@ -195,6 +201,7 @@ export class NasState {
   }
 
   partition(clientIndex: number, untilMs: number): void {
+    this.mayHold = true;
     const faults = this.faultsOf(clientIndex);
     faults.partitionedUntilMs = Math.max(faults.partitionedUntilMs, untilMs);
   }
@@ -209,6 +216,7 @@ export class NasState {
   }
 
   pause(clientIndex: number, untilMs: number): void {
+    this.mayHold = true;
     const faults = this.faultsOf(clientIndex);
     faults.pausedUntilMs = Math.max(faults.pausedUntilMs, untilMs);
   }

@@ -969,7 +969,7 @@ export class SimServer implements EventHandler {
     let capacity = Math.max(64, node.data.length);
     while (capacity < needed) capacity *= 2;
     const grown = new Uint8Array(capacity);
-    grown.set(node.data.subarray(0, node.size));
+    if (node.size > 0) grown.set(node.data.subarray(0, node.size));
     node.data = grown;
   }
 

@@ -143,6 +143,8 @@ export class Trace {
   private laneB = 0x2545f491;
   /** Records so far in the run. */
   count = 0;
+  /** The window slot of the next record (`count` modulo `windowSize`, kept without a division). */
+  private nextSlot = 0;
 
   constructor(options: TraceOptions = {}) {
     const windowSize = options.windowSize ?? 4096;
@@ -202,7 +204,8 @@ export class Trace {
     this.laneB = b >>> 0;
 
     if (this.windowSize > 0) {
-      const slot = this.count % this.windowSize;
+      const slot = this.nextSlot;
+      this.nextSlot = slot + 1 === this.windowSize ? 0 : slot + 1;
       this.times[slot] = timeMs;
       this.kinds[slot] = kind;
       this.clients[slot] = client;
