@@ -16,7 +16,7 @@ import {
   maximumSlots,
   noOffset,
   slotDefect,
-  decodeSlot,
+  decodeSoundSlot,
   slotIndexOf,
   slotOffsetOf,
   slotSize,
@@ -38,8 +38,72 @@ export interface KernelImage {
   otherCopyDefect: string | undefined;
 }
 
-/** Decodes a whole kernel file. Throws CORRUPT when no header copy is valid. */
-export function readKernelImage(bytes: Uint8Array): KernelImage {
+/**
+ * What `readKernelImage` made of each slot of a file last time, with the bytes it made it of.
+ * A reader that reads one file again and again (the simulator's header-invariants checker, after
+ * every write of the kernel file) verifies and decodes again only the slots whose bytes changed:
+ * a commit rewrites a few slots of many. The result is the same as without a memo (same bytes,
+ * same offset, same verdict); the slots it returns are shared between images, so a caller with a
+ * memo must not change them.
+ */
+export class SlotMemo {
+  /** The slot area as last read, slot `index` at `index * slotSize`. */
+  private seen = new Uint8Array(0);
+  private seenWords = new Int32Array(0);
+  /** Per slot index: the slot, or its defect, read from `seen`. */
+  private readonly known: Array<Slot | string | undefined> = [];
+  /** A word view of the last source buffer (a file's bytes stay in one buffer between growths). */
+  private sourceBuffer: ArrayBufferLike | undefined;
+  private sourceWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+  /** The slot at `offset` of `bytes` (whole in `bytes`), or why it is unusable. */
+  read(bytes: Uint8Array, index: number, offset: number): Slot | string {
+    const start = index * slotSize;
+    const known = this.known[index];
+    if (known !== undefined && this.unchanged(bytes, offset, start)) return known;
+    const result = slotDefect(bytes, offset, offset) ?? decodeSoundSlot(bytes, offset);
+    if (this.seen.length < start + slotSize) this.grow(start + slotSize);
+    this.seen.set(bytes.subarray(offset, offset + slotSize), start);
+    this.known[index] = result;
+    return result;
+  }
+
+  private unchanged(bytes: Uint8Array, offset: number, start: number): boolean {
+    const from = bytes.byteOffset + offset;
+    const seen = this.seen;
+    if ((from & 3) === 0) {
+      if (bytes.buffer !== this.sourceBuffer) {
+        this.sourceBuffer = bytes.buffer;
+        this.sourceWords = new Int32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2);
+      }
+      const words = this.sourceWords;
+      const seenWords = this.seenWords;
+      const word = from >>> 2;
+      const seenWord = start >>> 2;
+      for (let index = 0; index < slotSize >>> 2; index += 1) {
+        if (words[word + index] !== seenWords[seenWord + index]) return false;
+      }
+      return true;
+    }
+    for (let index = 0; index < slotSize; index += 1) {
+      if (bytes[offset + index] !== seen[start + index]) return false;
+    }
+    return true;
+  }
+
+  private grow(size: number): void {
+    const grown = new Uint8Array(Math.max(size, 2 * this.seen.length));
+    grown.set(this.seen);
+    this.seen = grown;
+    this.seenWords = new Int32Array(grown.buffer);
+  }
+}
+
+/**
+ * Decodes a whole kernel file. Throws CORRUPT when no header copy is valid. With a memo, slots
+ * whose bytes are as the memo last saw them are not verified and decoded again.
+ */
+export function readKernelImage(bytes: Uint8Array, memo?: SlotMemo): KernelImage {
   const chosen = chooseHeader(bytes.subarray(0, headerRegionSize), { verifyBoth: true });
   const { header } = chosen;
   const journalByOffset = new Map<number, Slot>();
@@ -68,13 +132,13 @@ export function readKernelImage(bytes: Uint8Array): KernelImage {
       slots.push(undefined);
       continue;
     }
-    const defect = slotDefect(bytes, offset, offset);
-    if (defect !== undefined) {
+    const slot = memo === undefined ? (slotDefect(bytes, offset, offset) ?? decodeSoundSlot(bytes, offset)) : memo.read(bytes, index, offset);
+    if (typeof slot === 'string') {
       slots.push(undefined);
-      slotDefects.push({ offset, defect });
+      slotDefects.push({ offset, defect: slot });
       continue;
     }
-    slots.push(decodeSlot(bytes, offset, offset));
+    slots.push(slot);
   }
   return { header, copy: chosen.copy, slots, slotDefects, otherCopyDefect: chosen.otherDefect };
 }
@@ -86,10 +150,10 @@ export function readKernelImage(bytes: Uint8Array): KernelImage {
  * by (delivery time, send order) and its head's priority is in the header, the pending list is
  * ordered by lease expiry, and every slot's checksum holds.
  */
-export function kernelViolations(bytes: Uint8Array): string[] {
+export function kernelViolations(bytes: Uint8Array, memo?: SlotMemo): string[] {
   let image: KernelImage;
   try {
-    image = readKernelImage(bytes);
+    image = readKernelImage(bytes, memo);
   } catch (error) {
     if (isNasqError(error, 'CORRUPT')) return [error.message];
     throw error;
@@ -106,11 +170,15 @@ export function imageViolations(image: KernelImage): string[] {
   for (const { defect } of image.slotDefects) violations.push(defect);
   if (violations.length > 0) return violations;
 
-  const owner = new Map<number, string>();
+  // Which list each slot index was found in (0: none yet), and how many were found.
+  const groupNames = ['', 'empty', 'unread', 'pending'];
+  const ownerOf = new Uint8Array(slots.length);
+  let owned = 0;
   const slotAt = (offset: number): Slot | undefined =>
     isSlotOffset(offset, header.totalSlots) ? slots[(offset - headerRegionSize) / slotSize] : undefined;
 
-  const walk = (name: string, first: number, expectedState: SlotState, count: number): Slot[] => {
+  const walk = (group: 1 | 2 | 3, first: number, expectedState: SlotState, count: number): Slot[] => {
+    const name = groupNames[group]!;
     const members: Slot[] = [];
     let offset = first;
     let previous = noOffset;
@@ -124,17 +192,19 @@ export function imageViolations(image: KernelImage): string[] {
         violations.push(`${name} list links to ${offset}, not a slot offset`);
         break;
       }
-      const seenIn = owner.get(offset);
-      if (seenIn !== undefined) {
-        violations.push(`slot ${offset} is in the ${seenIn} list and again in the ${name} list`);
+      const index = (offset - headerRegionSize) / slotSize;
+      const seenIn = ownerOf[index]!;
+      if (seenIn !== 0) {
+        violations.push(`slot ${offset} is in the ${groupNames[seenIn]} list and again in the ${name} list`);
         break;
       }
-      owner.set(offset, name);
+      ownerOf[index] = group;
+      owned += 1;
       if (slot.state !== expectedState) violations.push(`slot ${offset} in the ${name} list has state ${slot.state}`);
-      if (name === 'pending' && slot.previous !== previous) {
+      if (group === 3 && slot.previous !== previous) {
         violations.push(`pending slot ${offset} says its previous is ${slot.previous}, but it follows ${previous}`);
       }
-      if (name !== 'pending' && slot.previous !== noOffset) {
+      if (group !== 3 && slot.previous !== noOffset) {
         violations.push(`${name} slot ${offset} has a previous link ${slot.previous}; only pending slots have one`);
       }
       members.push(slot);
@@ -145,9 +215,9 @@ export function imageViolations(image: KernelImage): string[] {
     return members;
   };
 
-  walk('empty', header.firstEmptyOffset, SlotState.empty, header.emptyCount);
-  const unread = walk('unread', header.firstUnreadOffset, SlotState.unread, header.unreadCount);
-  const pending = walk('pending', header.firstPendingOffset, SlotState.pending, header.pendingCount);
+  walk(1, header.firstEmptyOffset, SlotState.empty, header.emptyCount);
+  const unread = walk(2, header.firstUnreadOffset, SlotState.unread, header.unreadCount);
+  const pending = walk(3, header.firstPendingOffset, SlotState.pending, header.pendingCount);
 
   for (let index = 1; index < unread.length; index += 1) {
     const before = unread[index - 1]!;
@@ -189,8 +259,8 @@ export function imageViolations(image: KernelImage): string[] {
     violations.push(`header lastPendingOffset ${header.lastPendingOffset} is not the pending tail ${pendingTail?.offset ?? noOffset}`);
   }
 
-  if (owner.size !== header.totalSlots && violations.length === 0) {
-    violations.push(`the groups hold ${owner.size} of ${header.totalSlots} slots`);
+  if (owned !== header.totalSlots && violations.length === 0) {
+    violations.push(`the groups hold ${owned} of ${header.totalSlots} slots`);
   }
   return violations;
 }

@@ -7,7 +7,7 @@
 import { decodeBundle, markLive } from '../engine/bodies.js';
 import { NasqError } from '../engine/errors.js';
 import { SlotState, chooseHeader, headerRegionSize, journalCapacity, messageIdOf, slotFlagFilling } from '../engine/format.js';
-import { kernelViolations, readKernelImage } from '../engine/kernel-image.js';
+import { SlotMemo, imageViolations, readKernelImage, type KernelImage } from '../engine/kernel-image.js';
 import type { Ports } from '../engine/ports.js';
 import { QueueClient, createQueue } from '../engine/queue.js';
 import { installNemesis, type NemesisHandle } from '../sim/nemesis.js';
@@ -96,6 +96,8 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
   let lastGeneration: number | undefined;
   let commits = 0;
   const checkEveryCommit = options.checkEveryCommit ?? true;
+  // The checker reads the kernel file after every commit: only changed slots are decoded again.
+  const slotMemo = new SlotMemo();
   simulation.server.onWrite(kernelPath, (event) => {
     const tracePosition = simulation.trace.count;
     // A power loss reverts the file at the server (no client wrote it).
@@ -110,19 +112,25 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     if (event.position >= headerRegionSize) return; // the slot area: the journal still decides
     commits += 1;
     if (event.position === 0 && event.length >= headerRegionSize) lastGeneration = undefined; // a whole new kernel (fsck)
+    // One read of the file serves both checks: the header's generation, and (checking every
+    // commit) every invariant of the file.
+    let image: KernelImage | undefined;
+    let violations: string[] = [];
     try {
-      const generation = chooseHeader(event.contents.subarray(0, headerRegionSize), { verifyBoth: true }).header.generation;
+      image = checkEveryCommit ? readKernelImage(event.contents, slotMemo) : undefined;
+      const generation = image?.header.generation ?? chooseHeader(event.contents.subarray(0, headerRegionSize), { verifyBoth: true }).header.generation;
       if (lastGeneration !== undefined && generation !== lastGeneration + 1) {
         generationBreaks.push({ timeMs: event.timeMs, tracePosition, client: event.client, previous: lastGeneration, written: generation });
       }
       lastGeneration = generation;
     } catch (error) {
       if (!(error instanceof NasqError)) throw error;
+      // No header copy is sound: that is the violation (other typed errors are not the file's).
+      if (checkEveryCommit && error.code === 'CORRUPT') violations = [error.message];
+      else if (checkEveryCommit) throw error;
     }
-    if (checkEveryCommit) {
-      const violations = kernelViolations(event.contents);
-      if (violations.length > 0) kernelViolationsSeen.push({ timeMs: event.timeMs, tracePosition, client: event.client, violations });
-    }
+    if (image !== undefined) violations = imageViolations(image);
+    if (violations.length > 0) kernelViolationsSeen.push({ timeMs: event.timeMs, tracePosition, client: event.client, violations });
   });
 
   // --- the workload
