@@ -455,14 +455,28 @@ function decodeHeaderFields(bytes: Uint8Array, at: number, journal: Slot[]): Hea
   };
 }
 
+/**
+ * Decodes journal image number `index`, found at `at` in `bytes` and known to be sound (the
+ * header checksum covers it). A reader of one file again and again may hand out the slot it
+ * decoded last time from the same bytes (SlotMemo).
+ */
+export type JournalImageDecoder = (bytes: Uint8Array, at: number, index: number) => Slot;
+
+const decodeJournalImage: JournalImageDecoder = (bytes, at) => decodeSoundSlot(bytes, at);
+
+/** The header of a sound copy at `at` (headerCopyDefect found nothing), its journal decoded. */
+function decodeSoundHeaderCopy(bytes: Uint8Array, at: number, decodeImage: JournalImageDecoder): Header {
+  const journalLength = viewOf(bytes).getUint32(bytes.byteOffset + at + 20, true);
+  const journal: Slot[] = [];
+  for (let index = 0; index < journalLength; index += 1) journal.push(decodeImage(bytes, at + headerFixedSize + index * slotSize, index));
+  return decodeHeaderFields(bytes, at, journal);
+}
+
 /** Decodes one header copy found at `at` in `bytes`, reporting a defect instead of throwing. */
 export function decodeHeaderCopy(bytes: Uint8Array, at: number): HeaderCopyResult {
   const defect = headerCopyDefect(bytes, at, undefined);
   if (defect !== undefined) return { ok: false, defect };
-  const journalLength = viewOf(bytes).getUint32(bytes.byteOffset + at + 20, true);
-  const journal: Slot[] = [];
-  for (let index = 0; index < journalLength; index += 1) journal.push(decodeSoundSlot(bytes, at + headerFixedSize + index * slotSize));
-  return { ok: true, header: decodeHeaderFields(bytes, at, journal) };
+  return { ok: true, header: decodeSoundHeaderCopy(bytes, at, decodeJournalImage) };
 }
 
 /**
@@ -519,27 +533,27 @@ export interface ChosenHeader {
  * Picks the newest valid header copy from the bytes of the header region. Throws CORRUPT if
  * neither copy is valid, naming both defects.
  */
-export function chooseHeader(region: Uint8Array, options: { verifyBoth?: boolean } = {}): ChosenHeader {
+export function chooseHeader(region: Uint8Array, options: { verifyBoth?: boolean; decodeImage?: JournalImageDecoder } = {}): ChosenHeader {
+  const decodeImage = options.decodeImage ?? decodeJournalImage;
+  // Only the chosen copy's journal is decoded; the other copy is only verified.
+  const decode = (copy: 0 | 1): Header => decodeSoundHeaderCopy(region, copy * headerCopySize, decodeImage);
+  const generationOf = (copy: 0 | 1): number => viewOf(region).getFloat64(region.byteOffset + copy * headerCopySize + 8, true);
   if (options.verifyBoth !== true && region.length >= headerRegionSize) {
     // Fast path of every lock cycle: verify only the copy that claims the higher generation; the
     // other is checked only if that one fails.
-    const view = viewOf(region);
-    const firstGeneration = view.getFloat64(region.byteOffset + 8, true);
-    const secondGeneration = view.getFloat64(region.byteOffset + headerCopySize + 8, true);
-    const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
-    const attempt = decodeHeaderCopy(region, newer === 0 ? 0 : headerCopySize);
-    if (attempt.ok) return { header: attempt.header, copy: newer, otherDefect: undefined };
+    const newer: 0 | 1 = generationOf(1) > generationOf(0) ? 1 : 0;
+    if (headerCopyDefect(region, newer * headerCopySize, undefined) === undefined) return { header: decode(newer), copy: newer, otherDefect: undefined };
   }
-  const first = decodeHeaderCopy(region, 0);
-  const second = decodeHeaderCopy(region, headerCopySize);
-  if (first.ok && second.ok) {
-    if (second.header.generation > first.header.generation) return { header: second.header, copy: 1, otherDefect: undefined };
-    return { header: first.header, copy: 0, otherDefect: undefined };
+  const firstDefect = headerCopyDefect(region, 0, undefined);
+  const secondDefect = headerCopyDefect(region, headerCopySize, undefined);
+  if (firstDefect === undefined && secondDefect === undefined) {
+    const newer: 0 | 1 = generationOf(1) > generationOf(0) ? 1 : 0;
+    return { header: decode(newer), copy: newer, otherDefect: undefined };
   }
-  if (first.ok) return { header: first.header, copy: 0, otherDefect: second.ok ? undefined : second.defect };
-  if (second.ok) return { header: second.header, copy: 1, otherDefect: first.defect };
-  throw new NasqError('CORRUPT', `no valid header copy: ${first.defect}; ${second.defect}`, {
-    details: { structure: 'header', defects: [first.defect, second.defect] },
+  if (firstDefect === undefined) return { header: decode(0), copy: 0, otherDefect: secondDefect };
+  if (secondDefect === undefined) return { header: decode(1), copy: 1, otherDefect: firstDefect };
+  throw new NasqError('CORRUPT', `no valid header copy: ${firstDefect}; ${secondDefect}`, {
+    details: { structure: 'header', defects: [firstDefect, secondDefect] },
   });
 }
 

@@ -22,6 +22,7 @@ import {
   slotSize,
   validateHeaderFields,
   type Header,
+  type JournalImageDecoder,
   type Slot,
 } from './format.js';
 import { isNasqError } from './errors.js';
@@ -41,36 +42,50 @@ export interface KernelImage {
 /**
  * What `readKernelImage` made of each slot of a file last time, with the bytes it made it of.
  * A reader that reads one file again and again (the simulator's header-invariants checker, after
- * every write of the kernel file) verifies and decodes again only the slots whose bytes changed:
- * a commit rewrites a few slots of many. The result is the same as without a memo (same bytes,
- * same offset, same verdict); the slots it returns are shared between images, so a caller with a
- * memo must not change them.
+ * every write of the kernel file) verifies and decodes again only the slot images, in the slot
+ * area or in the journal, whose bytes changed: a commit rewrites a few of many. The result is the
+ * same as without a memo (same bytes, same offset, same verdict); the slots it returns are shared
+ * between images, so a caller with a memo must not change them.
  */
 export class SlotMemo {
-  /** The slot area as last read, slot `index` at `index * slotSize`. */
+  private readonly slots = new ImageCache<Slot | string>();
+  private readonly journal = new ImageCache<Slot>();
+
+  /** The slot at `offset` of `bytes` (whole in `bytes`), or why it is unusable. */
+  read(bytes: Uint8Array, index: number, offset: number): Slot | string {
+    return this.slots.read(bytes, offset, index, offset, readSlot);
+  }
+
+  /** For chooseHeader: journal image `index`, sound, at `at`. */
+  readonly decodeImage: JournalImageDecoder = (bytes, at, index) => this.journal.read(bytes, at, index, at, decodeSound);
+}
+
+const readSlot = (bytes: Uint8Array, at: number, offset: number): Slot | string => slotDefect(bytes, at, offset) ?? decodeSoundSlot(bytes, at);
+const decodeSound = (bytes: Uint8Array, at: number): Slot => decodeSoundSlot(bytes, at);
+
+/** Per key (a slot index, a journal position): the last slot-sized bytes seen, and what they meant. */
+class ImageCache<T> {
+  /** Image `key` at `key * slotSize`. */
   private seen = new Uint8Array(0);
   private seenWords = new Int32Array(0);
-  /** Per slot index: the slot, or its defect, read from `seen`. */
-  private readonly known: Array<Slot | string | undefined> = [];
+  private readonly known: Array<T | undefined> = [];
   /** A word view of the last source buffer (a file's bytes stay in one buffer between growths). */
   private sourceBuffer: ArrayBufferLike | undefined;
   private sourceWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
-  /** The slot at `offset` of `bytes` (whole in `bytes`), or why it is unusable. */
-  read(bytes: Uint8Array, index: number, offset: number): Slot | string {
-    const start = index * slotSize;
-    const known = this.known[index];
-    if (known !== undefined && this.unchanged(bytes, offset, start)) return known;
-    const result = slotDefect(bytes, offset, offset) ?? decodeSoundSlot(bytes, offset);
+  read(bytes: Uint8Array, at: number, key: number, argument: number, make: (bytes: Uint8Array, at: number, argument: number) => T): T {
+    const start = key * slotSize;
+    const known = this.known[key];
+    if (known !== undefined && this.unchanged(bytes, at, start)) return known;
+    const result = make(bytes, at, argument);
     if (this.seen.length < start + slotSize) this.grow(start + slotSize);
-    this.seen.set(bytes.subarray(offset, offset + slotSize), start);
-    this.known[index] = result;
+    this.seen.set(bytes.subarray(at, at + slotSize), start);
+    this.known[key] = result;
     return result;
   }
 
-  private unchanged(bytes: Uint8Array, offset: number, start: number): boolean {
-    const from = bytes.byteOffset + offset;
-    const seen = this.seen;
+  private unchanged(bytes: Uint8Array, at: number, start: number): boolean {
+    const from = bytes.byteOffset + at;
     if ((from & 3) === 0) {
       if (bytes.buffer !== this.sourceBuffer) {
         this.sourceBuffer = bytes.buffer;
@@ -85,8 +100,9 @@ export class SlotMemo {
       }
       return true;
     }
+    const seen = this.seen;
     for (let index = 0; index < slotSize; index += 1) {
-      if (bytes[offset + index] !== seen[start + index]) return false;
+      if (bytes[at + index] !== seen[start + index]) return false;
     }
     return true;
   }
@@ -104,7 +120,7 @@ export class SlotMemo {
  * whose bytes are as the memo last saw them are not verified and decoded again.
  */
 export function readKernelImage(bytes: Uint8Array, memo?: SlotMemo): KernelImage {
-  const chosen = chooseHeader(bytes.subarray(0, headerRegionSize), { verifyBoth: true });
+  const chosen = chooseHeader(bytes.subarray(0, headerRegionSize), memo === undefined ? { verifyBoth: true } : { verifyBoth: true, decodeImage: memo.decodeImage });
   const { header } = chosen;
   const journalByOffset = new Map<number, Slot>();
   for (const image of header.journal) journalByOffset.set(image.offset, image);
