@@ -26,7 +26,6 @@ import { History, formatOperation, type Operation } from '../properties/history.
 import { createHistogram, recordMs, summarize, type HistogramSummary } from '../reports/histogram.js';
 import { readHistoryLog, type LogEvent } from './history-log.js';
 import { queuePorts } from './setup.js';
-import { timeOrder } from './time-order.js';
 
 /** How a process incarnation ended. */
 export type ProcessEnding =
@@ -445,11 +444,7 @@ export async function judge(run: RunRecord): Promise<Judgement> {
     arrayLost: false,
     powerLossesMs: [],
   };
-  // time-order the checkers' way is quadratic in the messages (minutes for a long run): the same
-  // property in O(n log n) from time-order.ts, which its test compares with the checker.
-  const results = tortureCheckers.map((name) =>
-    name === 'time-order' ? timeOrder(history, tortureCheckConfig) : runCheckers({ history, observations, config: tortureCheckConfig }, [name])[0]!,
-  );
+  const results = runCheckers({ history, observations, config: tortureCheckConfig }, tortureCheckers);
   const verdicts: Verdict[] = results.map((result) => ({
     checker: result.checker,
     kind: result.kind,

@@ -1,8 +1,8 @@
 /**
- * The `time-order` property of properties/checkers.ts, judged in O(n log n) for the long
- * histories of real processes (a 10-minute torture records about 10^5 messages; the checker's
- * loop over every ready send for every delivery is quadratic: minutes at 2 * 10^4). Same
- * property, same verdict (time-order.test.ts compares the two on random histories):
+ * The `time-order` checker, judged in O(n log n) for long histories (a 10-minute torture of real
+ * processes records about 10^5 messages; the plain definition, a loop over every ready send for
+ * every delivery, is quadratic: minutes at 2 * 10^4). Same verdict as the plain definition
+ * (test-support/time-order-reference.ts; time-order.test.ts compares the two on random histories):
  *
  * 1. No message is delivered before its delivery time (receiver's clock, within the skew bound).
  * 2. A receive R that took message M on its first delivery is wrong if some other message O,
@@ -18,8 +18,8 @@
  * earliest due time; a prefix query gives the earliest among those not yet taken.
  */
 
-import type { CheckConfig, CheckResult } from '../properties/checkers.js';
-import type { History, Operation } from '../properties/history.js';
+import type { CheckConfig, CheckResult } from './checkers.js';
+import type { History, Operation } from './history.js';
 
 /** At most this many problems are spelled out (as the checkers do). */
 const problemsShown = 5;
