@@ -20,9 +20,8 @@ import { NodeFileSystem } from '../adapters/node-file-system.js';
 import { SystemClock } from '../adapters/system-clock.js';
 import type { FileSystem } from '../engine/ports.js';
 import { QueueClient, createQueue } from '../engine/queue.js';
-import { medianRate, round, type Figures, type Suite } from './harness.js';
+import { batchOf, benchmarkBody, medianRate, oneMessage, round, type Figures, type Suite } from './harness.js';
 
-const body = new Uint8Array(256).fill(7);
 
 async function openQueue(root: string, name: string, durable: boolean, bodiesInMemory = false): Promise<QueueClient> {
   const disk = new NodeFileSystem(root);
@@ -55,21 +54,6 @@ function withBodiesInMemory(disk: FileSystem): FileSystem {
   });
 }
 
-async function oneMessage(client: QueueClient): Promise<void> {
-  await client.send(body);
-  const delivery = await client.receive();
-  if (delivery === null) throw new Error('benchmark: the message did not arrive');
-  await client.ack(delivery.receipt);
-}
-
-async function batchOf(client: QueueClient, size: number): Promise<void> {
-  await client.sendBatch(Array.from({ length: size }, () => ({ body })));
-  const deliveries = await client.receiveBatch(size);
-  if (deliveries.length !== size) throw new Error(`benchmark: ${deliveries.length} of ${size} messages arrived`);
-  const outcomes = await client.ackBatch(deliveries.map((delivery) => delivery.receipt));
-  if (outcomes.some((outcome) => outcome !== 'acked')) throw new Error('benchmark: an ack lost its lease');
-}
-
 export const engineDiskSuite: Suite = {
   name: 'engine.disk',
   async run({ timeMs }): Promise<Figures> {
@@ -88,7 +72,7 @@ export const engineDiskSuite: Suite = {
         'engine.disk raw body file',
         async () => {
           const path = nodePath.join(raw, String((sequence += 1)));
-          await fs.writeFile(path, body, { flag: 'wx' });
+          await fs.writeFile(path, benchmarkBody, { flag: 'wx' });
           await fs.readFile(path);
           await fs.unlink(path);
         },

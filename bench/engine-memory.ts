@@ -7,9 +7,8 @@ import { countingFileSystem } from '../adapters/counting-file-system.js';
 import { ManualClock } from '../adapters/manual-clock.js';
 import { MemoryFileSystem } from '../adapters/memory-file-system.js';
 import { QueueClient, createQueue } from '../engine/queue.js';
-import { medianRate, round, type Figures, type Suite } from './harness.js';
+import { batchOf, medianRate, oneMessage, round, type Figures, type Suite } from './harness.js';
 
-const body = new Uint8Array(256).fill(7);
 
 async function setup(slots: number) {
   const clock = new ManualClock(1_700_000_000_000);
@@ -18,21 +17,6 @@ async function setup(slots: number) {
   const fs = countingFileSystem(memory);
   const client = await QueueClient.open({ fs, clock }, 'q');
   return { fs, client };
-}
-
-/** One message end to end, unbatched. */
-async function oneMessage(client: QueueClient): Promise<void> {
-  await client.send(body);
-  const delivery = await client.receive();
-  if (delivery === null) throw new Error('benchmark: the message did not arrive');
-  await client.ack(delivery.receipt);
-}
-
-async function batchOf(client: QueueClient, size: number): Promise<void> {
-  await client.sendBatch(Array.from({ length: size }, () => ({ body })));
-  const deliveries = await client.receiveBatch(size);
-  if (deliveries.length !== size) throw new Error(`benchmark: ${deliveries.length} of ${size} messages arrived`);
-  await client.ackBatch(deliveries.map((delivery) => delivery.receipt));
 }
 
 /** Port calls per message over `messages` messages after a warm-up. */

@@ -5,6 +5,7 @@
  */
 
 import { Bench } from 'tinybench';
+import type { QueueClient } from '../engine/queue.js';
 
 export type Figures = Record<string, number>;
 
@@ -51,4 +52,24 @@ export function median(values: readonly number[]): number {
 export function round(value: number, digits = 2): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
+}
+
+/** The body every engine benchmark sends. */
+export const benchmarkBody = new Uint8Array(256).fill(7);
+
+/** One message end to end, unbatched: send, receive, ack. */
+export async function oneMessage(client: QueueClient): Promise<void> {
+  await client.send(benchmarkBody);
+  const delivery = await client.receive();
+  if (delivery === null) throw new Error('benchmark: the message did not arrive');
+  await client.ack(delivery.receipt);
+}
+
+/** `size` messages end to end in batches: sendBatch, receiveBatch, ackBatch. */
+export async function batchOf(client: QueueClient, size: number): Promise<void> {
+  await client.sendBatch(Array.from({ length: size }, () => ({ body: benchmarkBody })));
+  const deliveries = await client.receiveBatch(size);
+  if (deliveries.length !== size) throw new Error(`benchmark: ${deliveries.length} of ${size} messages arrived`);
+  const outcomes = await client.ackBatch(deliveries.map((delivery) => delivery.receipt));
+  if (outcomes.some((outcome) => outcome !== 'acked')) throw new Error('benchmark: an ack lost its lease');
 }

@@ -533,7 +533,7 @@ export interface ChosenHeader {
  * Picks the newest valid header copy from the bytes of the header region. Throws CORRUPT if
  * neither copy is valid, naming both defects.
  */
-export function chooseHeader(region: Uint8Array, options: { verifyBoth?: boolean; decodeImage?: JournalImageDecoder } = {}): ChosenHeader {
+export function chooseHeader(region: Uint8Array, options: { verifyBoth?: boolean; decodeImage?: JournalImageDecoder | undefined } = {}): ChosenHeader {
   const decodeImage = options.decodeImage ?? decodeJournalImage;
   // Only the chosen copy's journal is decoded; the other copy is only verified.
   const decode = (copy: 0 | 1): Header => decodeSoundHeaderCopy(region, copy * headerCopySize, decodeImage);

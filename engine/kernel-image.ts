@@ -51,17 +51,17 @@ export class SlotMemo {
   private readonly slots = new ImageCache<Slot | string>();
   private readonly journal = new ImageCache<Slot>();
 
-  /** The slot at `offset` of `bytes` (whole in `bytes`), or why it is unusable. */
+  /** Slot number `index`, at its place `offset` in `bytes` (whole there), or why it is unusable. */
   read(bytes: Uint8Array, index: number, offset: number): Slot | string {
-    return this.slots.read(bytes, offset, index, offset, readSlot);
+    return this.slots.read(bytes, offset, index, readSlot);
   }
 
   /** For chooseHeader: journal image `index`, sound, at `at`. */
-  readonly decodeImage: JournalImageDecoder = (bytes, at, index) => this.journal.read(bytes, at, index, at, decodeSound);
+  readonly decodeImage: JournalImageDecoder = (bytes, at, index) => this.journal.read(bytes, at, index, decodeSoundSlot);
 }
 
-const readSlot = (bytes: Uint8Array, at: number, offset: number): Slot | string => slotDefect(bytes, at, offset) ?? decodeSoundSlot(bytes, at);
-const decodeSound = (bytes: Uint8Array, at: number): Slot => decodeSoundSlot(bytes, at);
+/** A slot in the slot area (at its own offset), or its defect. */
+const readSlot = (bytes: Uint8Array, offset: number): Slot | string => slotDefect(bytes, offset, offset) ?? decodeSoundSlot(bytes, offset);
 
 /** Per key (a slot index, a journal position): the last slot-sized bytes seen, and what they meant. */
 class ImageCache<T> {
@@ -73,11 +73,11 @@ class ImageCache<T> {
   private sourceBuffer: ArrayBufferLike | undefined;
   private sourceWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
-  read(bytes: Uint8Array, at: number, key: number, argument: number, make: (bytes: Uint8Array, at: number, argument: number) => T): T {
+  read(bytes: Uint8Array, at: number, key: number, make: (bytes: Uint8Array, at: number) => T): T {
     const start = key * slotSize;
     const known = this.known[key];
     if (known !== undefined && this.unchanged(bytes, at, start)) return known;
-    const result = make(bytes, at, argument);
+    const result = make(bytes, at);
     if (this.seen.length < start + slotSize) this.grow(start + slotSize);
     this.seen.set(bytes.subarray(at, at + slotSize), start);
     this.known[key] = result;
@@ -120,7 +120,7 @@ class ImageCache<T> {
  * whose bytes are as the memo last saw them are not verified and decoded again.
  */
 export function readKernelImage(bytes: Uint8Array, memo?: SlotMemo): KernelImage {
-  const chosen = chooseHeader(bytes.subarray(0, headerRegionSize), memo === undefined ? { verifyBoth: true } : { verifyBoth: true, decodeImage: memo.decodeImage });
+  const chosen = chooseHeader(bytes.subarray(0, headerRegionSize), { verifyBoth: true, decodeImage: memo?.decodeImage });
   const { header } = chosen;
   const journalByOffset = new Map<number, Slot>();
   for (const image of header.journal) journalByOffset.set(image.offset, image);
@@ -148,7 +148,7 @@ export function readKernelImage(bytes: Uint8Array, memo?: SlotMemo): KernelImage
       slots.push(undefined);
       continue;
     }
-    const slot = memo === undefined ? (slotDefect(bytes, offset, offset) ?? decodeSoundSlot(bytes, offset)) : memo.read(bytes, index, offset);
+    const slot = memo === undefined ? readSlot(bytes, offset) : memo.read(bytes, index, offset);
     if (typeof slot === 'string') {
       slots.push(undefined);
       slotDefects.push({ offset, defect: slot });

@@ -698,17 +698,8 @@ export class QueueClient {
    * lost session the kernel is reopened by the next cycle; the failed one throws.
    */
   protected async cycle(readAheadSlots: number, work: (transaction: KernelTransaction) => Promise<void>): Promise<void> {
-    const kernel = await this.kernelHandle();
-    const range = { offset: 0, length: headerRegionSize };
-    try {
-      await this.fs.lock(kernel, range, { mode: 'exclusive', waitMs: this.options.lockWaitMs });
-    } catch (error) {
-      this.noteSessionLoss(error);
-      throw error;
-    }
-    this.counters.cycles += 1;
-    let failure: unknown;
-    try {
+    await this.underHeaderLock('exclusive', async (kernel) => {
+      this.counters.cycles += 1;
       const transaction = await KernelTransaction.begin(this.fs, kernel, {
         durable: this.options.durable,
         journalSoftLimit: this.options.journalSoftLimit,
@@ -716,6 +707,26 @@ export class QueueClient {
       });
       await work(transaction);
       await transaction.commit();
+    });
+  }
+
+  /**
+   * Runs `work` holding the header lock in `mode`, then unlocks (unless the session, and with it
+   * the lock, was lost meanwhile). A lost session is noted wherever it shows; work's error wins.
+   */
+  private async underHeaderLock<T>(mode: 'exclusive' | 'shared', work: (kernel: FileHandle) => Promise<T>): Promise<T> {
+    const kernel = await this.kernelHandle();
+    const range = { offset: 0, length: headerRegionSize };
+    try {
+      await this.fs.lock(kernel, range, { mode, waitMs: this.options.lockWaitMs });
+    } catch (error) {
+      this.noteSessionLoss(error);
+      throw error;
+    }
+    let failure: unknown;
+    let result: T | undefined;
+    try {
+      result = await work(kernel);
     } catch (error) {
       failure = error;
       this.noteSessionLoss(error);
@@ -731,6 +742,7 @@ export class QueueClient {
       }
     }
     if (failure !== undefined) throw failure;
+    return result as T;
   }
 
   /**
@@ -783,37 +795,10 @@ export class QueueClient {
   }
 
   private async readHeaderShared(): Promise<Header> {
-    const kernel = await this.kernelHandle();
-    const range = { offset: 0, length: headerRegionSize };
-    try {
-      await this.fs.lock(kernel, range, { mode: 'shared', waitMs: this.options.lockWaitMs });
-    } catch (error) {
-      this.noteSessionLoss(error);
-      throw error;
-    }
-    let failure: unknown;
-    let header: Header | undefined;
-    try {
-      const transaction = await KernelTransaction.begin(this.fs, kernel, {
-        durable: false,
-        journalSoftLimit: this.options.journalSoftLimit,
-        readAheadSlots: 1,
-      });
-      header = transaction.header;
-    } catch (error) {
-      failure = error;
-      this.noteSessionLoss(error);
-    }
-    if (this.kernel === kernel) {
-      try {
-        await this.fs.unlock(kernel, range);
-      } catch (error) {
-        this.noteSessionLoss(error);
-        if (!isNasqError(error, ...sessionLostCodes)) failure ??= error;
-      }
-    }
-    if (failure !== undefined) throw failure;
-    return header!;
+    return await this.underHeaderLock('shared', async (kernel) => {
+      const transaction = await KernelTransaction.begin(this.fs, kernel, { durable: false, journalSoftLimit: this.options.journalSoftLimit, readAheadSlots: 1 });
+      return transaction.header;
+    });
   }
 
   /** Finds the pending slot of a message by walking the pending list (bounded by its count). */

@@ -7,7 +7,7 @@
  * Correctness properties fail a check with exit code 1, liveness properties with exit code 3.
  */
 
-import { timeOrder as timeOrderOf } from './time-order.js';
+import { takenThresholds, timeOrder as timeOrderOf } from './time-order.js';
 import type { DeliveredMessage, History, Operation } from './history.js';
 
 export type Validity = 'valid' | 'invalid' | 'unknown';
@@ -180,35 +180,10 @@ function clockOffsetAt(operation: Operation): number {
   return (operation.completeClockMs ?? operation.invokeClockMs) - (operation.completeMs ?? operation.invokeMs);
 }
 
-/**
- * Could a message have been taken by some receive before `timeMs`? Yes if a recorded receive
- * invoked by then got it; or if it was never recorded as delivered and a receive of unknown
- * outcome (whose client crashed) was invoked by then; or if its first recorded delivery is not its
- * first and any receive was invoked by then: besides a receive of unknown outcome, a receive that
- * returned can have taken it and dropped it unrecorded (its lease ran out while it read the body,
- * the next holder acked it and removed the body, so the engine skipped it as missing).
- */
+/** Could a message have been taken by some receive by `timeMs`? (See takenThresholds.) */
 export function takenByTime(history: History): (id: string, timeMs: number) => boolean {
-  const firstInvoke = new Map<string, number>();
-  const firstCount = new Map<string, number>();
-  let firstUnknownReceiveMs = Number.POSITIVE_INFINITY;
-  let firstReceiveMs = Number.POSITIVE_INFINITY;
-  for (const operation of history.operations) {
-    if (operation.kind !== 'receive') continue;
-    firstReceiveMs = Math.min(firstReceiveMs, operation.invokeMs);
-    if (operation.outcome === 'info') firstUnknownReceiveMs = Math.min(firstUnknownReceiveMs, operation.invokeMs);
-    for (const message of operation.deliveries ?? []) {
-      if (firstInvoke.has(message.id)) continue;
-      firstInvoke.set(message.id, operation.invokeMs);
-      firstCount.set(message.id, message.deliveryCount);
-    }
-  }
-  return (id, timeMs) => {
-    const first = firstInvoke.get(id);
-    if (first !== undefined && first <= timeMs) return true;
-    if (first === undefined) return firstUnknownReceiveMs <= timeMs;
-    return firstCount.get(id)! > 1 && firstReceiveMs <= timeMs;
-  };
+  const takenAt = takenThresholds(history);
+  return (id, timeMs) => takenAt(id) <= timeMs;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 
 import { decodeBundle, markLive } from '../engine/bodies.js';
-import { NasqError } from '../engine/errors.js';
+import { NasqError, isNasqError } from '../engine/errors.js';
 import { SlotState, chooseHeader, headerRegionSize, journalCapacity, messageIdOf, slotFlagFilling } from '../engine/format.js';
 import { SlotMemo, imageViolations, readKernelImage, type KernelImage } from '../engine/kernel-image.js';
 import type { Ports } from '../engine/ports.js';
@@ -124,10 +124,9 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
       }
       lastGeneration = generation;
     } catch (error) {
-      if (!(error instanceof NasqError)) throw error;
-      // No header copy is sound: that is the violation (other typed errors are not the file's).
-      if (checkEveryCommit && error.code === 'CORRUPT') violations = [error.message];
-      else if (checkEveryCommit) throw error;
+      // No header copy is sound (chooseHeader throws nothing else): no generation, and a violation.
+      if (!isNasqError(error, 'CORRUPT')) throw error;
+      if (checkEveryCommit) violations = [error.message];
     }
     if (image !== undefined) violations = imageViolations(image);
     if (violations.length > 0) kernelViolationsSeen.push({ timeMs: event.timeMs, tracePosition, client: event.client, violations });

@@ -8,7 +8,7 @@
  * 2. A receive R that took message M on its first delivery is wrong if some other message O,
  *    whose send completed before R was invoked, was ready (due by R's invocation on R's clock),
  *    due clearly earlier than M (by more than twice the skew bound), and taken by nobody by R's
- *    completion ("taken" as the checker decides it: takenByTime).
+ *    completion ("taken" as takenThresholds below decides it).
  *
  * For 2, "taken by time t" is, for each message, a threshold: taken(O, t) iff t >= takenAt(O).
  * So the messages that can testify against R are those with sendComplete < R.invoke and
@@ -56,8 +56,16 @@ class PrefixMinimum {
   }
 }
 
-/** takenAt(id): the earliest time from which the checkers count the message as possibly taken. */
-function takenThresholds(history: History): (id: string) => number {
+/**
+ * takenAt(id): the earliest time from which a message counts as possibly taken by some receive.
+ * It is taken by `timeMs` (takenAt <= timeMs) if a recorded receive
+ * invoked by then got it; or if it was never recorded as delivered and a receive of unknown
+ * outcome (whose client crashed) was invoked by then; or if its first recorded delivery is not its
+ * first and any receive was invoked by then: besides a receive of unknown outcome, a receive that
+ * returned can have taken it and dropped it unrecorded (its lease ran out while it read the body,
+ * the next holder acked it and removed the body, so the engine skipped it as missing).
+ */
+export function takenThresholds(history: History): (id: string) => number {
   const firstInvoke = new Map<string, number>();
   const firstCount = new Map<string, number>();
   let firstUnknownReceiveMs = Number.POSITIVE_INFINITY;

@@ -14,7 +14,10 @@ import type { TortureResult } from './runner.js';
 export const tortureReportFormat = 'nasq-torture-report';
 export const tortureReportVersion = 1;
 
-export interface TortureReport {
+/** The run's own figures, as the runner gives them. */
+type RunFields = 'options' | 'startedAt' | 'wallMs' | 'chaosMs' | 'drainMs' | 'processesStarted' | 'kills' | 'unexpectedExits' | 'gaveUp';
+
+export interface TortureReport extends Pick<TortureResult, RunFields> {
   readonly format: typeof tortureReportFormat;
   readonly version: typeof tortureReportVersion;
   /** Wall-clock time the report was made, ISO 8601. */
@@ -30,16 +33,6 @@ export interface TortureReport {
     /** The file system, when known (Linux): type, source and mount point. */
     readonly mount: { readonly fileSystemType: string; readonly source: string; readonly mountPoint: string } | null;
   };
-  readonly options: TortureResult['options'];
-  readonly startedAt: string;
-  readonly wallMs: number;
-  readonly chaosMs: number;
-  readonly drainMs: number;
-  readonly processesStarted: number;
-  readonly kills: number;
-  readonly unexpectedExits: number;
-  /** The runner gave up after too many processes failed on their own (the run was cut short). */
-  readonly gaveUp: boolean;
   readonly figures: TortureFigures;
   readonly latency: TortureLatency;
   readonly verdicts: Verdict[];
