@@ -4,6 +4,11 @@
  * started and warmed up by a first check, then each figure is the median of several whole checks,
  * the two kinds taken in turns so that background load hits both alike. (A fresh `nasq check`
  * process also pays the pool's start-up and each worker's JIT warm-up, a fraction of a second.)
+ *
+ * In the same rounds it measures what this machine gives a second thread at all
+ * (`machine.twoThreadsOverOne.*`, bench/machine-scaling.ts): two reference workloads that share
+ * nothing, one that allocates like a check and one that only does arithmetic. On a shared cloud VM
+ * the check's ratio follows the allocation reference's from one moment to the next.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +18,7 @@ import { inThreadExecutor, poolExecutor, type RunExecutor } from '../properties/
 import { checkOn } from '../properties/check.js';
 import { defaultScenarioSet, resolveScenarios } from '../scenarios/index.js';
 import { median, round, type Figures, type Suite } from './harness.js';
+import { MachineScaling } from './machine-scaling.js';
 
 /** Seeds per scenario of one measured check (14 scenarios: 224 runs). */
 const seedsPerScenario = 16;
@@ -28,6 +34,7 @@ export const checkSuite: Suite = {
     const scenarios = await resolveScenarios(defaultScenarioSet);
     const failureDirectory = await mkdtemp(join(tmpdir(), 'nasq-bench-check-'));
     const executors: Record<1 | 2, RunExecutor> = { 1: inThreadExecutor(undefined), 2: poolExecutor({ workers: 2 }) };
+    const machine = new MachineScaling();
     const rate = async (workers: 1 | 2): Promise<number> => {
       const startedMs = performance.now();
       const report = await checkOn(executors[workers], { scenarios, seeds: seedsPerScenario, seed, failureDirectory }, () => performance.now());
@@ -44,18 +51,32 @@ export const checkSuite: Suite = {
       // check's runs, so the pool gets twice the checks.
       for (let check = 0; check < warmUpChecks; check += 1) await rate(1);
       for (let check = 0; check < 2 * warmUpChecks; check += 1) await rate(2);
+      await machine.warmUp();
       const one: number[] = [];
       const two: number[] = [];
+      const allocation: number[] = [];
+      const arithmetic: number[] = [];
       for (let repetition = 0; repetition < repetitions; repetition += 1) {
         one.push(await rate(1));
         two.push(await rate(2));
+        allocation.push(await machine.twoOverOne('allocation'));
+        arithmetic.push(await machine.twoOverOne('arithmetic'));
+        if (verbose) {
+          const last = one.length - 1;
+          process.stderr.write(
+            `  round ${last + 1}: check ${(two[last]! / one[last]!).toFixed(2)}x, allocation reference ${allocation[last]!.toFixed(2)}x, arithmetic reference ${arithmetic[last]!.toFixed(2)}x\n`,
+          );
+        }
       }
       return {
         'check.seedsPerSec.workers1': round(median(one)),
         'check.seedsPerSec.workers2': round(median(two)),
         'check.seedsPerSec.workers2OverWorkers1': round(median(two) / median(one), 3),
+        'machine.twoThreadsOverOne.allocation': round(median(allocation), 3),
+        'machine.twoThreadsOverOne.arithmetic': round(median(arithmetic), 3),
       };
     } finally {
+      await machine.close();
       await executors[2].close();
       await rm(failureDirectory, { recursive: true, force: true });
     }
