@@ -101,6 +101,18 @@ describe('nasq check', () => {
     expect((await nasq(['chek'])).code).toBe(2);
   });
 
+  it('says what was typed for a mistyped command, an unknown option and a number that is not one (exit code 2)', async () => {
+    const command = await nasq(['chek']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain('unknown command "chek"; did you mean check?');
+    const option = await nasq(['check', '--sedes', '3']);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain('unknown option --sedes');
+    const number = await nasq(['check', '--seeds', 'abc']);
+    expect(number.code).toBe(2);
+    expect(number.stderr).toContain('--seeds: expected a number, got "abc"');
+  });
+
   it('lists the scenarios', async () => {
     const result = await nasq(['scenarios', '--json']);
     const listing = JSON.parse(result.stdout) as { scenarios: Array<{ name: string }> };

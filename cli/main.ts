@@ -9,6 +9,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { NasqError } from '../engine/errors.js';
 import { UsageError } from './durations.js';
+import { explainUsage, notANumberError } from './usage.js';
 import { processOutput } from './output.js';
 import { queueCommands } from './queue-commands.js';
 import { demoCommand, runDemo } from './demo-command.js';
@@ -47,6 +48,10 @@ export async function main(argv: string[]): Promise<void> {
       runTortureCommand(args as unknown as Parameters<typeof runTortureCommand>[0], output),
     )
     .command('sim', 'the deterministic simulator: run a plain workload on the simulated share', (command) => simCommands(command, output))
+    .middleware((args) => {
+      const error = notANumberError(args, argv);
+      if (error !== undefined) throw error;
+    }, true)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .recommendCommands()
@@ -54,7 +59,7 @@ export async function main(argv: string[]): Promise<void> {
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((message, error) => {
       if (error !== undefined && error !== null) throw error;
-      throw new UsageError(message);
+      throw new UsageError(explainUsage(message, argv));
     });
   try {
     await parser.parseAsync();
