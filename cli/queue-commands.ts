@@ -186,7 +186,7 @@ export function queueCommands(yargs: Argv, output: Output): Argv {
                 ? 'rewrote the damaged header copy from the one in force'
                 : 'kernel not rebuilt',
             ...repaired.relinkedBodies.map((id) => `relinked body without a slot: ${id}`),
-            ...repaired.deletedOrphans.map((id) => `deleted orphan: ${id}`),
+            ...repaired.deadLetteredOrphans.map((id) => `orphan body moved to the dead letters: ${id} (dead/${id}; a send that died before linking it, or a rolled-back commit)`),
             ...repaired.droppedSlots.map((dropped) => `dropped ${dropped.id}: ${dropped.reason}`),
             ...repaired.deadLettered.map((id) => `dead-lettered ${id}: damaged body`),
           );

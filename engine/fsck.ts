@@ -5,8 +5,12 @@
  * body, and no body is an orphan (written by a send that never linked it).
  *
  * Repair, under the exclusive header lock:
- * - If the kernel is sound, only orphans older than the grace period are deleted (an interrupted
- *   send is undone; a younger one may belong to a send still in progress).
+ * - If the kernel is sound, orphans older than the grace period move to the dead letters (body in
+ *   `dead/ID`, why in `dead/ID.json`, reason 'orphan'), and out of the message directory. Nothing
+ *   is deleted: an orphan is most often the body of a send that died before linking it, but it is
+ *   also what is left of a message whose commit was rolled back (the newest header copy damaged
+ *   after the send returned, and the copy before it taken); only a person can tell the two apart.
+ *   A younger orphan may belong to a send still in progress and is left alone.
  * - If it is damaged, the groups are rebuilt from every intact slot whose body is whole, plus
  *   every body no intact slot refers to (older than the grace period): their slot was lost, and
  *   because an ack deletes the body before it frees the slot, a body file always means a message
@@ -49,7 +53,7 @@ import type { FileHandle, Ports } from './ports.js';
 import { joinPath, queueLayout } from './queue.js';
 
 export interface FsckOptions {
-  /** Rebuild a damaged kernel and delete old orphans. Default false: only report. */
+  /** Rebuild a damaged kernel; move old orphans to the dead letters. Default false: only report. */
   readonly repair?: boolean;
   /** Bodies younger than this are left alone (a send may still be linking them). Default 60,000 ms. */
   readonly orphanGraceMs?: number;
@@ -80,7 +84,8 @@ export interface FsckReport {
     rebuilt: boolean;
     kept: string[];
     relinkedBodies: string[];
-    deletedOrphans: string[];
+    /** Old orphan bodies of a sound kernel moved to the dead letters (reason 'orphan'), by message id. */
+    deadLetteredOrphans: string[];
     droppedSlots: Array<{ id: string; reason: string }>;
     deadLettered: string[];
   };
@@ -137,7 +142,7 @@ async function checkAndRepair(
     orphans: [],
     badBodies: [],
     interruptedAcks: [],
-    repaired: { recommitted: false, rebuilt: false, kept: [], relinkedBodies: [], deletedOrphans: [], droppedSlots: [], deadLettered: [] },
+    repaired: { recommitted: false, rebuilt: false, kept: [], relinkedBodies: [], deadLetteredOrphans: [], droppedSlots: [], deadLettered: [] },
   };
   let image: KernelImage | undefined;
   let onlyOtherCopyDamaged = false;
@@ -209,7 +214,6 @@ async function checkAndRepair(
   report.clean = !kernelDamaged && report.badBodies.length === 0 && report.orphans.every((orphan) => orphan.ageMs < orphanGraceMs);
   if (!repair) return report;
 
-  const oldOrphans = report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs).map((orphan) => orphan.id);
   const oldOrphanEntries = report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs);
   if (onlyOtherCopyDamaged && report.badBodies.length === 0) {
     // The lightest repair: commit the state in force again, into the damaged copy. In-flight
@@ -220,8 +224,16 @@ async function checkAndRepair(
     report.repaired.recommitted = true;
   }
   if ((!kernelDamaged || onlyOtherCopyDamaged) && report.badBodies.length === 0) {
-    await removeOrphans(ports, directory, catalog, report.orphans.filter((orphan) => orphan.ageMs >= orphanGraceMs));
-    report.repaired.deletedOrphans.push(...oldOrphans);
+    // Copied to the dead letters first, removed second: a crash in between leaves both, and the
+    // next repair writes the same dead letter again.
+    for (const orphan of oldOrphanEntries) {
+      const parsed = parseMessageId(orphan.id);
+      const stored = parsed === undefined ? undefined : orphanBody(catalog, orphan);
+      if (stored === undefined) continue; // a bundle with no live body left: nothing to keep
+      await deadLetterOrphan(ports, directory, orphan.id, stored.body, orphan.ageMs, nowMs);
+      report.repaired.deadLetteredOrphans.push(orphan.id);
+    }
+    await removeOrphans(ports, directory, catalog, oldOrphanEntries);
     return report;
   }
 
@@ -380,6 +392,19 @@ async function deadLetter(ports: Ports, directory: string, slot: Slot, reason: s
   const record = { id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs };
   await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
   await bodyStore(ports, directory).moveOut(slot, joinPath(directory, `${queueLayout.dead}/${id}`));
+}
+
+/** An orphan body as a dead letter: `dead/ID` holds the body, `dead/ID.json` says why. */
+async function deadLetterOrphan(ports: Ports, directory: string, id: string, body: Uint8Array, ageMs: number, nowMs: number): Promise<void> {
+  const record = {
+    id,
+    reason: 'orphan',
+    explanation: 'a body no slot refers to: a send that died before linking it, or a message whose commit was rolled back by a damaged header copy',
+    bodyWrittenAt: nowMs - ageMs,
+    deadAt: nowMs,
+  };
+  await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}`), body);
+  await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
 }
 
 function bodyStore(ports: Ports, directory: string): BodyStore {

@@ -345,7 +345,7 @@ describe('SIGKILL in the middle of an operation, on real disk', () => {
       if (killCase.scenario === 'mid-send') {
         expect(check.orphans).toHaveLength(1);
         const repair = await fsck(ports, 'q', { repair: true, orphanGraceMs: 0 });
-        expect(repair.repaired).toMatchObject({ rebuilt: false, deletedOrphans: [check.orphans[0]!.id] });
+        expect(repair.repaired).toMatchObject({ rebuilt: false, deadLetteredOrphans: [check.orphans[0]!.id] });
       } else {
         expect(check.orphans).toEqual([]);
       }

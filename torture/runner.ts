@@ -382,7 +382,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   if (judgement.exitCode === 0 && judgement.figures.orphanBodies > 0) {
     // Leave the queue as clean as it was found: the bodies of sends killed before their commit.
     const repair = await fsck(queuePorts(queue.directory), '.', { repair: true, orphanGraceMs: 0 });
-    orphansRemoved = repair.repaired.deletedOrphans.length;
+    orphansRemoved = repair.repaired.deadLetteredOrphans.length;
   }
   await fs.rm(controlDirectory, { recursive: true, force: true });
   let keptHistories: string | null = historyDirectory;
