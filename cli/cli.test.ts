@@ -4,7 +4,7 @@
  */
 
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +149,21 @@ describe('nasq queue', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/LEASE_LOST/);
     expect((await nasq(['queue', 'fsck', queue])).stdout).toMatch(/^clean: 1 messages/);
+  });
+
+  it('fsck --repair moves an old orphan body to the dead letters and leaves a young one alone, saying so', async () => {
+    const queue = join(directory, 'orphans');
+    expect((await nasq(['queue', 'init', queue, '--slots', '8'])).code).toBe(0);
+    await writeFile(join(queue, 'msg', '77-1'), 'an old orphan');
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(join(queue, 'msg', '77-1'), old, old);
+    await writeFile(join(queue, 'msg', '77-2'), 'a young orphan');
+    const repair = await nasq(['queue', 'fsck', queue, '--repair', '--orphan-grace', '10m']);
+    expect(repair.code).toBe(0);
+    expect(repair.stdout).toContain('orphan body moved to the dead letters: 77-1');
+    expect(repair.stdout).toContain('left alone: orphan body 77-2, younger than --orphan-grace 10m');
+    expect(await readFile(join(queue, 'dead', '77-1'), 'utf8')).toBe('an old orphan');
+    expect(await readFile(join(queue, 'msg', '77-2'), 'utf8')).toBe('a young orphan');
   });
 
   it('gives clear errors and exit code 2 for wrong arguments', async () => {

@@ -163,7 +163,7 @@ export function queueCommands(yargs: Argv, output: Output): Argv {
     )
     .command(
       'fsck <dir>',
-      'check the queue; with --repair rebuild a damaged kernel and remove old orphan bodies',
+      'check the queue; with --repair rebuild a damaged kernel and move old orphan bodies to the dead letters',
       (command) => common(command)
         .option('repair', { type: 'boolean', default: false })
         .option('orphan-grace', { type: 'string', default: '60s', describe: 'leave bodies younger than this alone' }),
@@ -187,6 +187,9 @@ export function queueCommands(yargs: Argv, output: Output): Argv {
                 : 'kernel not rebuilt',
             ...repaired.relinkedBodies.map((id) => `relinked body without a slot: ${id}`),
             ...repaired.deadLetteredOrphans.map((id) => `orphan body moved to the dead letters: ${id} (dead/${id}; a send that died before linking it, or a rolled-back commit)`),
+            ...report.orphans
+              .filter((orphan) => orphan.ageMs < orphanGraceMs)
+              .map((orphan) => `left alone: orphan body ${orphan.id}, younger than --orphan-grace ${argv['orphan-grace']} (a send may still link it); run fsck --repair again later`),
             ...repaired.droppedSlots.map((dropped) => `dropped ${dropped.id}: ${dropped.reason}`),
             ...repaired.deadLettered.map((id) => `dead-lettered ${id}: damaged body`),
           );
