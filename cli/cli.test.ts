@@ -151,7 +151,7 @@ describe('nasq queue', () => {
     expect((await nasq(['queue', 'fsck', queue])).stdout).toMatch(/^clean: 1 messages/);
   });
 
-  it('fsck --repair moves an old orphan body to the dead letters and leaves a young one alone, saying so', async () => {
+  it('fsck --repair moves an old orphan body to the dead letters and leaves a young one alone, saying so; dead lists it, requeue sends it back', async () => {
     const queue = join(directory, 'orphans');
     expect((await nasq(['queue', 'init', queue, '--slots', '8'])).code).toBe(0);
     await writeFile(join(queue, 'msg', '77-1'), 'an old orphan');
@@ -164,6 +164,18 @@ describe('nasq queue', () => {
     expect(repair.stdout).toContain('left alone: orphan body 77-2, younger than --orphan-grace 10m');
     expect(await readFile(join(queue, 'dead', '77-1'), 'utf8')).toBe('an old orphan');
     expect(await readFile(join(queue, 'msg', '77-2'), 'utf8')).toBe('a young orphan');
+    // The operator lists the dead letters and sends the orphan back into the queue.
+    const dead = await nasq(['queue', 'dead', queue, '--json']);
+    expect(JSON.parse(dead.stdout)).toEqual([expect.objectContaining({ id: '77-1', reason: 'orphan', bodyLength: 13 })]);
+    const requeue = await nasq(['queue', 'requeue', queue, '77-1', '--json']);
+    expect(requeue.code).toBe(0);
+    const requeued = JSON.parse(requeue.stdout) as { id: string };
+    const received = JSON.parse((await nasq(['queue', 'recv', queue, '--json'])).stdout) as { id: string; body: string };
+    expect(received).toMatchObject({ id: requeued.id, body: 'an old orphan' });
+    expect((await nasq(['queue', 'dead', queue])).stdout.trim()).toBe('no dead letters');
+    const again = await nasq(['queue', 'requeue', queue, '77-1']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('no dead letter 77-1');
   });
 
   it('gives clear errors and exit code 2 for wrong arguments', async () => {

@@ -10,6 +10,7 @@ import { NodeFileSystem } from '../adapters/node-file-system.js';
 import { SystemClock } from '../adapters/system-clock.js';
 import { NasqError, isNasqError } from '../engine/errors.js';
 import { maximumSlots } from '../engine/format.js';
+import { listDeadLetters, requeueDeadLetter, type DeadLetter } from '../engine/dead-letters.js';
 import { fsck } from '../engine/fsck.js';
 import type { Ports } from '../engine/ports.js';
 import { QueueClient, createQueue, formatReceipt, parseReceipt, type QueueOptions } from '../engine/queue.js';
@@ -145,6 +146,44 @@ export function queueCommands(yargs: Argv, output: Output): Argv {
       },
     )
     .command(
+      'dead <dir>',
+      'list the dead letters: id, why, when, body size',
+      (command) => common(command),
+      async (argv) => {
+        {
+          // Read only: no client is opened (opening one commits a cycle to the kernel).
+          let letters: DeadLetter[];
+          try {
+            letters = await listDeadLetters(portsFor(argv.dir), '.');
+          } catch (error) {
+            if (isNasqError(error, 'NOT_FOUND')) throw new NasqError('NOT_A_QUEUE', `${argv.dir} is not a nasq queue (no dead-letter directory)`);
+            throw error;
+          }
+          const lines = letters.map(
+            (letter) =>
+              `${letter.id}\t${letter.reason}\t${letter.deadAt === undefined ? '-' : new Date(letter.deadAt).toISOString()}\t${letter.bodyLength === undefined ? 'no body' : `${letter.bodyLength} bytes`}`,
+          );
+          output.result(argv.json, letters, lines.length === 0 ? 'no dead letters' : lines.join('\n'));
+        }
+      },
+    )
+    .command(
+      'requeue <dir> <id>',
+      'send a dead letter back into the queue as a new message (prints the new id), then remove it',
+      (command) => common(command)
+        .positional('id', { type: 'string', demandOption: true })
+        .option('deliver-at', { type: 'string', describe: 'ISO time or +DURATION (default: now)' })
+        .option('force', { type: 'boolean', default: false, describe: 'also requeue a body that did not match its checksum' }),
+      async (argv) => {
+        const id = String(argv.id);
+        const deliverAt = argv['deliver-at'] === undefined ? undefined : parseDeliverAt(argv['deliver-at'], Date.now());
+        await withClient(argv.dir, { durable: argv.durable }, async (client) => {
+          const newId = await requeueDeadLetter(client, portsFor(argv.dir), '.', id, { force: argv.force, ...(deliverAt === undefined ? {} : { deliverAt }) });
+          output.result(argv.json, { requeued: id, id: newId }, `requeued ${id} as ${newId}`);
+        });
+      },
+    )
+    .command(
       'stat <dir>',
       'print the header: counts, offsets and the head priority (claim 5)',
       (command) => common(command),
@@ -199,7 +238,7 @@ export function queueCommands(yargs: Argv, output: Output): Argv {
         if (!report.clean && !(argv.repair && (report.repaired.rebuilt || report.repaired.recommitted || report.violations.length === 0))) output.exitCode(1);
       },
     )
-    .demandCommand(1, 'name a queue command: init, send, recv, ack, release, stat or fsck');
+    .demandCommand(1, 'name a queue command: init, send, recv, ack, release, dead, requeue, stat or fsck');
 }
 
 async function readBodyFile(path: string): Promise<Uint8Array> {
