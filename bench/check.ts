@@ -35,10 +35,14 @@ export const checkSuite: Suite = {
     const failureDirectory = await mkdtemp(join(tmpdir(), 'nasq-bench-check-'));
     const executors: Record<1 | 2, RunExecutor> = { 1: inThreadExecutor(undefined), 2: poolExecutor({ workers: 2 }) };
     const machine = new MachineScaling();
+    const coresBusy: Record<1 | 2, number[]> = { 1: [], 2: [] };
     const rate = async (workers: 1 | 2): Promise<number> => {
+      const cpuBefore = process.cpuUsage();
       const startedMs = performance.now();
       const report = await checkOn(executors[workers], { scenarios, seeds: seedsPerScenario, seed, failureDirectory }, () => performance.now());
       const elapsedMs = performance.now() - startedMs;
+      const cpu = process.cpuUsage(cpuBefore);
+      coresBusy[workers].push((cpu.user + cpu.system) / 1000 / elapsedMs);
       // A failing check spends its time shrinking: not what this measures.
       if (report.failures > 0) throw new Error(`benchmark check: ${report.failures} scenario(s) failed with seed ${seed}; see ${failureDirectory}`);
       const perSecond = report.seeds / (elapsedMs / 1000);
@@ -52,6 +56,8 @@ export const checkSuite: Suite = {
       for (let check = 0; check < warmUpChecks; check += 1) await rate(1);
       for (let check = 0; check < 2 * warmUpChecks; check += 1) await rate(2);
       await machine.warmUp();
+      coresBusy[1].length = 0;
+      coresBusy[2].length = 0;
       const one: number[] = [];
       const two: number[] = [];
       const allocation: number[] = [];
@@ -72,6 +78,11 @@ export const checkSuite: Suite = {
         'check.seedsPerSec.workers1': round(median(one)),
         'check.seedsPerSec.workers2': round(median(two)),
         'check.seedsPerSec.workers2OverWorkers1': round(median(two) / median(one), 3),
+        // CPU time of the whole process (every thread: workers, V8's compiler and collector
+        // helpers) over wall time. One thread already keeps more than one core busy, so on two
+        // cores the ratio cannot exceed 2 / check.coresBusy.workers1 even with no contention.
+        'check.coresBusy.workers1': round(median(coresBusy[1]), 3),
+        'check.coresBusy.workers2': round(median(coresBusy[2]), 3),
         'machine.twoThreadsOverOne.allocation': round(median(allocation), 3),
         'machine.twoThreadsOverOne.arithmetic': round(median(arithmetic), 3),
       };
