@@ -137,7 +137,7 @@ describe('bundles in the queue', () => {
     expect(await queue.fs.readdir('q/msg')).toEqual([]);
   });
 
-  it('removes the bundle of a batch send that died before its commit (an orphan), after the grace period', async () => {
+  it('moves the bodies of a batch send that died before its commit (orphans) to the dead letters, after the grace period', async () => {
     const queue = await memoryQueue();
     const client = await queue.open();
     const [first] = await client.sendBatch(bodiesOf('kept'));
@@ -149,5 +149,8 @@ describe('bundles in the queue', () => {
     expect(report.violations).toEqual([]);
     expect(report.orphans.map((orphan) => orphan.id)).toEqual(['77-1', '77-2', '78-1.bundle']);
     expect(await queue.fs.readdir('q/msg')).toEqual([first]);
+    // Each live body of the bundle is kept as a dead letter; the empty file held none.
+    expect(report.repaired.deadLetteredOrphans).toEqual(['77-1', '77-2']);
+    expect(new TextDecoder().decode(await queue.fs.readFile('q/dead/77-2'))).toBe('too');
   });
 });

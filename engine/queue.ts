@@ -361,7 +361,7 @@ export class QueueClient {
     let totalSlots = 0;
     // If the cycle throws (lock never granted, corrupt kernel, lost session), its earlier
     // checkpoints may have committed some messages: bodies stay either way, linked ones as
-    // messages, the others as orphans that fsck removes.
+    // messages, the others as orphans that fsck moves to the dead letters.
     await this.cycle(prepared.length, async (transaction) => {
       totalSlots = transaction.header.totalSlots;
       for (const message of prepared) {

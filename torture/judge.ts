@@ -362,7 +362,7 @@ function fsckVerdict(report: FsckReport | { error: string }): Verdict {
   if (problems.length > 0) {
     return { checker: 'fsck', kind: 'correctness', validity: 'invalid', explanation: `fsck finds the queue damaged: ${problems.slice(0, operationsShownMaximum).join('; ')}`, operations: [] };
   }
-  const orphans = report.orphans.length === 0 ? '' : `; ${report.orphans.length} orphan bodies of sends killed before their commit (removed after judging)`;
+  const orphans = report.orphans.length === 0 ? '' : `; ${report.orphans.length} orphan bodies of sends killed before their commit (moved to the dead letters after judging)`;
   return { checker: 'fsck', kind: 'correctness', validity: 'valid', explanation: `the final queue directory is sound${orphans}`, operations: [] };
 }
 

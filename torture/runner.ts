@@ -111,7 +111,7 @@ export interface TortureResult {
   /** The runner gave up after too many processes failed on their own: the run was cut short. */
   readonly gaveUp: boolean;
   readonly judgement: Judgement;
-  /** Orphan bodies (of sends killed before their commit) removed after a run that passed. */
+  /** Orphan bodies (of sends killed before their commit) moved to the dead letters after a run that passed. */
   readonly orphansRemoved: number;
   /** Where the history files are, or null when they were removed with their temporary directory. */
   readonly historyDirectory: string | null;
