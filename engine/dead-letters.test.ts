@@ -1,26 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { listDeadLetters, requeueDeadLetter } from './dead-letters.js';
-import { memoryQueue, type MemoryQueue } from './test-support/memory-queue.js';
-import type { QueueClient } from './queue.js';
+import { poisonedQueue } from './test-support/memory-queue.js';
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
-/** A queue with one message dead-lettered after its second delivery. */
-async function poisoned(): Promise<{ queue: MemoryQueue; client: QueueClient; id: string }> {
-  const queue = await memoryQueue({ maximumDeliveries: 2 });
-  const client = await queue.open({ leaseMs: 100 });
-  const id = await client.send('poison');
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    expect((await client.receive())!.id).toBe(id);
-    await queue.clock.advance(100);
-  }
-  expect(await client.receive()).toBeNull();
-  return { queue, client, id };
-}
+
 
 describe('dead letters', () => {
   it('lists a dead letter with its reason, and requeues it as a new message that arrives once', async () => {
-    const { queue, client, id } = await poisoned();
+    const { queue, client, id } = await poisonedQueue();
     const letters = await listDeadLetters(queue.ports, 'q');
     expect(letters).toEqual([expect.objectContaining({ id, reason: 'too-many-deliveries', bodyLength: 6 })]);
     const newId = await requeueDeadLetter(client, queue.ports, 'q', id);
@@ -35,7 +23,7 @@ describe('dead letters', () => {
   });
 
   it('refuses what it cannot requeue, saying why, and changes nothing', async () => {
-    const { queue, client, id } = await poisoned();
+    const { queue, client, id } = await poisonedQueue();
     await expect(requeueDeadLetter(client, queue.ports, 'q', '9-9')).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('no dead letter 9-9') });
     await expect(requeueDeadLetter(client, queue.ports, 'q', 'poison')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('expected CLIENT-SEQUENCE') });
     // A damaged body needs force; a missing one cannot be requeued at all.
@@ -47,14 +35,14 @@ describe('dead letters', () => {
     const forced = await requeueDeadLetter(client, queue.ports, 'q', id, { force: true });
     expect((await client.receive())!.id).toBe(forced);
 
-    const second = await poisoned();
+    const second = await poisonedQueue();
     await second.queue.fs.unlink(`q/dead/${second.id}`);
     await expect(requeueDeadLetter(second.client, second.queue.ports, 'q', second.id)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('has no body') });
     expect(await listDeadLetters(second.queue.ports, 'q')).toEqual([expect.objectContaining({ id: second.id, bodyLength: undefined })]);
   });
 
   it('says which record is unreadable', async () => {
-    const { queue, id } = await poisoned();
+    const { queue, id } = await poisonedQueue();
     await queue.fs.writeFile(`q/dead/${id}.json`, new TextEncoder().encode('{not json'));
     await expect(listDeadLetters(queue.ports, 'q')).rejects.toMatchObject({ code: 'CORRUPT', message: expect.stringContaining(`dead letter ${id}: its record dead/${id}.json is not JSON`) });
   });

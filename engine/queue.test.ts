@@ -11,7 +11,7 @@ import { SlotState, headerCopySize, slotOffsetOf, slotsOffset } from './format.j
 import { kernelViolations, readKernelImage } from './kernel-image.js';
 import type { FileSystem } from './ports.js';
 import { QueueClient, bellTimeMs, createQueue, formatReceipt, parseReceipt, queueLayout } from './queue.js';
-import { memoryQueue } from './test-support/memory-queue.js';
+import { memoryQueue, poisonedQueue } from './test-support/memory-queue.js';
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
@@ -264,14 +264,7 @@ describe('leases, fencing, redelivery and dead letters', () => {
   });
 
   it('moves a message to the dead-letter directory after the maximum number of deliveries', async () => {
-    const queue = await memoryQueue({ maximumDeliveries: 2 });
-    const client = await queue.open({ leaseMs: 100 });
-    const id = await client.send('poison');
-    for (let attempt = 0; attempt < 2; attempt += 1) {
-      expect((await client.receive())!.id).toBe(id);
-      await queue.clock.advance(100);
-    }
-    expect(await client.receive()).toBeNull();
+    const { queue, client, id } = await poisonedQueue();
     expect(await queue.fs.readdir('q/dead')).toEqual([id, `${id}.json`]);
     const record = JSON.parse(text(await queue.fs.readFile(`q/dead/${id}.json`))) as Record<string, unknown>;
     expect(record).toMatchObject({ id, reason: 'too-many-deliveries', deliveryCount: 2 });

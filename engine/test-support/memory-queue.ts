@@ -29,3 +29,20 @@ export async function memoryQueue(options: Partial<CreateQueueOptions> & { start
     kernelBytes: () => new Uint8Array(fs.volume.readFileSync(`/${directory}/kernel`) as Uint8Array),
   };
 }
+
+/**
+ * A queue (maximumDeliveries 2) whose one message, "poison", was received twice and never acked:
+ * the third receive moved it to the dead letters. `client` leases for 100 ms.
+ */
+export async function poisonedQueue(): Promise<{ queue: MemoryQueue; client: QueueClient; id: string }> {
+  const queue = await memoryQueue({ maximumDeliveries: 2 });
+  const client = await queue.open({ leaseMs: 100 });
+  const id = await client.send('poison');
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const delivery = await client.receive();
+    if (delivery?.id !== id) throw new Error(`poisonedQueue: delivery ${attempt + 1} was ${delivery?.id ?? 'nothing'}, expected ${id}`);
+    await queue.clock.advance(100);
+  }
+  if ((await client.receive()) !== null) throw new Error('poisonedQueue: the message was delivered a third time');
+  return { queue, client, id };
+}
