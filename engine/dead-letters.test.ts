@@ -4,8 +4,6 @@ import { poisonedQueue } from './test-support/memory-queue.js';
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
-
-
 describe('dead letters', () => {
   it('lists a dead letter with its reason, and requeues it as a new message that arrives once', async () => {
     const { queue, client, id } = await poisonedQueue();
