@@ -28,6 +28,20 @@ const repetitions = 7;
 const warmUpChecks = 2;
 const seed = 1;
 
+interface CheckMeasure {
+  readonly perSecond: number;
+  /** The process's CPU time (every thread) over wall time during the check. */
+  readonly coresBusy: number;
+}
+
+/** One round: a check on 1 worker, on 2, and the machine's two reference ratios. */
+interface Round {
+  readonly one: CheckMeasure;
+  readonly two: CheckMeasure;
+  readonly allocation: number;
+  readonly arithmetic: number;
+}
+
 export const checkSuite: Suite = {
   name: 'check',
   async run({ verbose }): Promise<Figures> {
@@ -35,56 +49,55 @@ export const checkSuite: Suite = {
     const failureDirectory = await mkdtemp(join(tmpdir(), 'nasq-bench-check-'));
     const executors: Record<1 | 2, RunExecutor> = { 1: inThreadExecutor(undefined), 2: poolExecutor({ workers: 2 }) };
     const machine = new MachineScaling();
-    const coresBusy: Record<1 | 2, number[]> = { 1: [], 2: [] };
-    const rate = async (workers: 1 | 2): Promise<number> => {
+    /** One check: seeds per second, and the process's CPU time over wall time meanwhile. */
+    const measure = async (workers: 1 | 2): Promise<CheckMeasure> => {
       const cpuBefore = process.cpuUsage();
       const startedMs = performance.now();
       const report = await checkOn(executors[workers], { scenarios, seeds: seedsPerScenario, seed, failureDirectory }, () => performance.now());
       const elapsedMs = performance.now() - startedMs;
       const cpu = process.cpuUsage(cpuBefore);
-      coresBusy[workers].push((cpu.user + cpu.system) / 1000 / elapsedMs);
       // A failing check spends its time shrinking: not what this measures.
       if (report.failures > 0) throw new Error(`benchmark check: ${report.failures} scenario(s) failed with seed ${seed}; see ${failureDirectory}`);
       const perSecond = report.seeds / (elapsedMs / 1000);
       if (verbose) process.stderr.write(`  check, ${workers} worker(s): ${report.seeds} runs in ${(elapsedMs / 1000).toFixed(2)} s, ${perSecond.toFixed(1)} seeds/s\n`);
-      return perSecond;
+      return { perSecond, coresBusy: (cpu.user + cpu.system) / 1000 / elapsedMs };
     };
     try {
       // Warm-up: V8 tiers the engine and the simulator up over a few hundred runs per thread (in
       // this thread the first check is twice as slow as the next ones); each worker makes half of a
       // check's runs, so the pool gets twice the checks.
-      for (let check = 0; check < warmUpChecks; check += 1) await rate(1);
-      for (let check = 0; check < 2 * warmUpChecks; check += 1) await rate(2);
+      for (let check = 0; check < warmUpChecks; check += 1) await measure(1);
+      for (let check = 0; check < 2 * warmUpChecks; check += 1) await measure(2);
       await machine.warmUp();
-      coresBusy[1].length = 0;
-      coresBusy[2].length = 0;
-      const one: number[] = [];
-      const two: number[] = [];
-      const allocation: number[] = [];
-      const arithmetic: number[] = [];
+      const rounds: Round[] = [];
       for (let repetition = 0; repetition < repetitions; repetition += 1) {
-        one.push(await rate(1));
-        two.push(await rate(2));
-        allocation.push(await machine.twoOverOne('allocation'));
-        arithmetic.push(await machine.twoOverOne('arithmetic'));
+        const measured: Round = {
+          one: await measure(1),
+          two: await measure(2),
+          allocation: await machine.twoOverOne('allocation'),
+          arithmetic: await machine.twoOverOne('arithmetic'),
+        };
+        rounds.push(measured);
         if (verbose) {
-          const last = one.length - 1;
           process.stderr.write(
-            `  round ${last + 1}: check ${(two[last]! / one[last]!).toFixed(2)}x, allocation reference ${allocation[last]!.toFixed(2)}x, arithmetic reference ${arithmetic[last]!.toFixed(2)}x\n`,
+            `  round ${rounds.length}: check ${(measured.two.perSecond / measured.one.perSecond).toFixed(2)}x, allocation reference ${measured.allocation.toFixed(2)}x, arithmetic reference ${measured.arithmetic.toFixed(2)}x\n`,
           );
         }
       }
+      const medianOf = (pick: (measured: Round) => number): number => median(rounds.map(pick));
+      const one = medianOf((measured) => measured.one.perSecond);
+      const two = medianOf((measured) => measured.two.perSecond);
       return {
-        'check.seedsPerSec.workers1': round(median(one)),
-        'check.seedsPerSec.workers2': round(median(two)),
-        'check.seedsPerSec.workers2OverWorkers1': round(median(two) / median(one), 3),
+        'check.seedsPerSec.workers1': round(one),
+        'check.seedsPerSec.workers2': round(two),
+        'check.seedsPerSec.workers2OverWorkers1': round(two / one, 3),
         // CPU time of the whole process (every thread: workers, V8's compiler and collector
         // helpers) over wall time. One thread already keeps more than one core busy, so on two
         // cores the ratio cannot exceed 2 / check.coresBusy.workers1 even with no contention.
-        'check.coresBusy.workers1': round(median(coresBusy[1]), 3),
-        'check.coresBusy.workers2': round(median(coresBusy[2]), 3),
-        'machine.twoThreadsOverOne.allocation': round(median(allocation), 3),
-        'machine.twoThreadsOverOne.arithmetic': round(median(arithmetic), 3),
+        'check.coresBusy.workers1': round(medianOf((measured) => measured.one.coresBusy), 3),
+        'check.coresBusy.workers2': round(medianOf((measured) => measured.two.coresBusy), 3),
+        'machine.twoThreadsOverOne.allocation': round(medianOf((measured) => measured.allocation), 3),
+        'machine.twoThreadsOverOne.arithmetic': round(medianOf((measured) => measured.arithmetic), 3),
       };
     } finally {
       await machine.close();

@@ -19,6 +19,7 @@
  */
 
 import { existsSync } from 'node:fs';
+import { compiledEntry } from '../adapters/compiled-entry.js';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
@@ -86,9 +87,7 @@ export class MachineScaling {
   private readonly workers: Worker[];
 
   constructor() {
-    // Worker threads run the compiled entry (from sources too: the one that `npm run build` makes).
-    const here = new URL('.', import.meta.url);
-    const entry = here.pathname.endsWith('/dist/bench/') ? new URL('machine-scaling-worker.js', here) : new URL('../dist/bench/machine-scaling-worker.js', here);
+    const entry = compiledEntry(import.meta.url, 'bench', 'machine-scaling-worker.js');
     if (!existsSync(fileURLToPath(entry))) throw new Error(`the reference workers run compiled code, and ${fileURLToPath(entry)} is missing: run "npm run build"`);
     this.workers = [0, 1].map(() => new Worker(entry));
   }

@@ -2,6 +2,19 @@
 
 import { UsageError } from './durations.js';
 
+function flagOf(name: string): string {
+  return name.length === 1 ? `-${name}` : `--${name}`;
+}
+
+/** What was typed after `flag` (the next word, or the text after "="); undefined if `flag` was not typed. */
+function typedValue(flag: string, rawArgs: readonly string[]): string | undefined {
+  for (const [index, token] of rawArgs.entries()) {
+    if (token === flag) return rawArgs[index + 1] ?? '';
+    if (token.startsWith(`${flag}=`)) return token.slice(flag.length + 1);
+  }
+  return undefined;
+}
+
 /**
  * yargs's own usage messages, made to say what was typed: "Did you mean run?" names the unknown
  * command, "Unknown argument: sedes" says whether it was an option or a stray word.
@@ -17,8 +30,8 @@ export function explainUsage(message: string, rawArgs: readonly string[]): strin
   const unknown = /^Unknown arguments?: (.+)$/.exec(message);
   if (unknown !== null) {
     const described = unknown[1]!.split(', ').map((name) => {
-      const flag = name.length === 1 ? `-${name}` : `--${name}`;
-      if (rawArgs.some((token) => token === flag || token.startsWith(`${flag}=`))) return `unknown option ${flag}`;
+      const flag = flagOf(name);
+      if (typedValue(flag, rawArgs) !== undefined) return `unknown option ${flag}`;
       return rawArgs[0] === name ? `unknown command ${JSON.stringify(name)} (nasq --help lists the commands)` : `unexpected argument ${JSON.stringify(name)}`;
     });
     return described.join('; ');
@@ -33,14 +46,8 @@ export function explainUsage(message: string, rawArgs: readonly string[]): strin
 export function notANumberError(parsed: Record<string, unknown>, rawArgs: readonly string[]): UsageError | undefined {
   for (const [key, value] of Object.entries(parsed)) {
     if (typeof value !== 'number' || !Number.isNaN(value) || key === '_' || /[A-Z]/.test(key)) continue;
-    const flag = key.length === 1 ? `-${key}` : `--${key}`;
-    let raw: string | undefined;
-    for (let index = 0; index < rawArgs.length && raw === undefined; index += 1) {
-      const token = rawArgs[index]!;
-      if (token === flag) raw = rawArgs[index + 1] ?? '';
-      else if (token.startsWith(`${flag}=`)) raw = token.slice(flag.length + 1);
-    }
-    return new UsageError(`${flag}: expected a number, got ${JSON.stringify(raw ?? String(value))}`);
+    const flag = flagOf(key);
+    return new UsageError(`${flag}: expected a number, got ${JSON.stringify(typedValue(flag, rawArgs) ?? String(value))}`);
   }
   return undefined;
 }

@@ -23,6 +23,7 @@
 import { crc32c } from './crc32.js';
 import { NasqError, isNasqError } from './errors.js';
 import { messageIdOf, type Slot } from './format.js';
+import { joinPath, unlinkIfPresent } from './layout.js';
 import type { FileHandle, FileSystem } from './ports.js';
 
 export const bundleMagic = 0x4e42514e; // 'NQBN' read as little-endian
@@ -135,8 +136,7 @@ export class BodyStore {
   ) {}
 
   private path(name: string): string {
-    const folder = this.directory === '' || this.directory === '.' ? this.messagesName : `${this.directory.replace(/\/$/, '')}/${this.messagesName}`;
-    return `${folder}/${name}`;
+    return joinPath(joinPath(this.directory, this.messagesName), name);
   }
 
   bodyPath(id: string): string {
@@ -295,13 +295,9 @@ export class BodyStore {
     await this.remove([slot]);
   }
 
+  /** Already gone is fine: an earlier attempt of this ack deleted it and died before its commit. */
   private async unlinkIfThere(path: string): Promise<void> {
-    try {
-      await this.fs.unlink(path);
-    } catch (error) {
-      // Already gone: an earlier attempt of this ack deleted it and died before its commit.
-      if (!isNasqError(error, 'NOT_FOUND')) throw error;
-    }
+    await unlinkIfPresent(this.fs, path);
   }
 
   private async closeQuietly(handle: FileHandle): Promise<void> {

@@ -12,10 +12,12 @@
  * returned before the removal, for the operator's log).
  */
 
+import type { BodyStore } from './bodies.js';
 import { NasqError, isNasqError } from './errors.js';
-import { parseMessageId } from './format.js';
-import type { Ports } from './ports.js';
-import { joinPath, queueLayout, type QueueClient, type SendOptions } from './queue.js';
+import { messageIdOf, parseMessageId, type Slot } from './format.js';
+import { deadLetterPaths, joinPath, queueLayout, readIfPresent, unlinkIfPresent } from './layout.js';
+import type { FileSystem, Ports } from './ports.js';
+import type { QueueClient, SendOptions } from './queue.js';
 
 export interface DeadLetter {
   readonly id: string;
@@ -32,21 +34,41 @@ export interface DeadLetter {
 /** Reasons whose body is not the one its sender sent: requeue them only when forced. */
 const untrustedBodyReasons = new Set(['body-corrupt', 'body-damaged']);
 
-function recordPath(directory: string, id: string): string {
-  return joinPath(directory, `${queueLayout.dead}/${id}.json`);
+function encodeRecord(record: Record<string, unknown>): Uint8Array {
+  return new TextEncoder().encode(`${JSON.stringify(record)}\n`);
 }
 
-function bodyPath(directory: string, id: string): string {
-  return joinPath(directory, `${queueLayout.dead}/${id}`);
+/**
+ * Moves a message that leaves its slot (a receiver giving up on it, fsck dropping a damaged body)
+ * to the dead letters, before the commit that frees the slot: the record first, then the body (a
+ * rename, or a copy out of its bundle). Repeated after a crash, it writes the same record and
+ * finds the body already moved.
+ */
+export async function deadLetterSlot(fs: FileSystem, directory: string, bodies: BodyStore, slot: Slot, reason: string, nowMs: number): Promise<void> {
+  const id = messageIdOf(slot);
+  const paths = deadLetterPaths(directory, id);
+  await fs.writeFile(paths.record, encodeRecord({ id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs }));
+  await bodies.moveOut(slot, paths.body);
 }
 
-async function readIfThere(ports: Ports, path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await ports.fs.readFile(path);
-  } catch (error) {
-    if (isNasqError(error, 'NOT_FOUND')) return undefined;
-    throw error;
-  }
+/**
+ * Keeps an orphan body (no slot refers to it) as dead letter `id`, reason 'orphan': the body
+ * first, then the record, so that a listed dead letter has its body. The caller removes the
+ * orphan afterwards; a crash in between leaves both, and doing it again writes the same files.
+ */
+export async function deadLetterOrphan(fs: FileSystem, directory: string, id: string, body: Uint8Array, ageMs: number, nowMs: number): Promise<void> {
+  const paths = deadLetterPaths(directory, id);
+  await fs.writeFile(paths.body, body);
+  await fs.writeFile(
+    paths.record,
+    encodeRecord({
+      id,
+      reason: 'orphan',
+      explanation: 'a body no slot refers to: a send that died before linking it, or a message whose commit was rolled back by a damaged header copy',
+      bodyWrittenAt: nowMs - ageMs,
+      deadAt: nowMs,
+    }),
+  );
 }
 
 function parseRecord(id: string, bytes: Uint8Array): Record<string, unknown> {
@@ -63,12 +85,18 @@ function parseRecord(id: string, bytes: Uint8Array): Record<string, unknown> {
 }
 
 async function readDeadLetter(ports: Ports, directory: string, id: string): Promise<DeadLetter | undefined> {
-  const recordBytes = await readIfThere(ports, recordPath(directory, id));
+  const paths = deadLetterPaths(directory, id);
+  const recordBytes = await readIfPresent(ports.fs, paths.record);
   if (recordBytes === undefined) return undefined;
   const record = parseRecord(id, recordBytes);
-  const body = await readIfThere(ports, bodyPath(directory, id));
+  let bodyLength: number | undefined;
+  try {
+    bodyLength = (await ports.fs.stat(paths.body)).size;
+  } catch (error) {
+    if (!isNasqError(error, 'NOT_FOUND')) throw error;
+  }
   const deadAt = typeof record['deadAt'] === 'number' ? record['deadAt'] : undefined;
-  return { id, reason: record['reason'] as string, deadAt, bodyLength: body?.length, record };
+  return { id, reason: record['reason'] as string, deadAt, bodyLength, record };
 }
 
 /** Every dead letter of the queue in `directory`, oldest first (then by id). */
@@ -99,7 +127,8 @@ export async function requeueDeadLetter(client: QueueClient, ports: Ports, direc
   if (parseMessageId(id) === undefined) throw new NasqError('INVALID_ARGUMENT', `dead letter id: expected CLIENT-SEQUENCE like 3-17, got ${JSON.stringify(id)}`);
   const letter = await readDeadLetter(ports, directory, id);
   if (letter === undefined) throw new NasqError('NOT_FOUND', `no dead letter ${id} (no dead/${id}.json)`, { details: { id } });
-  const body = await readIfThere(ports, bodyPath(directory, id));
+  const paths = deadLetterPaths(directory, id);
+  const body = await readIfPresent(ports.fs, paths.body);
   if (body === undefined) throw new NasqError('NOT_FOUND', `dead letter ${id} has no body (reason ${letter.reason}): nothing to requeue`, { details: { id } });
   if (untrustedBodyReasons.has(letter.reason) && options.force !== true) {
     throw new NasqError(
@@ -112,12 +141,7 @@ export async function requeueDeadLetter(client: QueueClient, ports: Ports, direc
   const newId = await client.send(body, sendOptions);
   // The body first, the record last: a dead letter with a record and no body says "nothing to
   // requeue" (above), never sends an empty message.
-  for (const path of [bodyPath(directory, id), recordPath(directory, id)]) {
-    try {
-      await ports.fs.unlink(path);
-    } catch (error) {
-      if (!isNasqError(error, 'NOT_FOUND')) throw error;
-    }
-  }
+  await unlinkIfPresent(ports.fs, paths.body);
+  await unlinkIfPresent(ports.fs, paths.record);
   return newId;
 }

@@ -50,7 +50,8 @@ import { BodyStore, bundleBody, bundleName, decodeBundle, markLive, parseBundleN
 import { imageViolations, readKernelImage, type KernelImage } from './kernel-image.js';
 import { KernelTransaction } from './kernel-transaction.js';
 import type { FileHandle, Ports } from './ports.js';
-import { joinPath, queueLayout } from './queue.js';
+import { deadLetterOrphan, deadLetterSlot } from './dead-letters.js';
+import { joinPath, queueLayout, unlinkIfPresent } from './layout.js';
 
 export interface FsckOptions {
   /** Rebuild a damaged kernel; move old orphans to the dead letters. Default false: only report. */
@@ -230,7 +231,7 @@ async function checkAndRepair(
       const parsed = parseMessageId(orphan.id);
       const stored = parsed === undefined ? undefined : orphanBody(catalog, orphan);
       if (stored === undefined) continue; // a bundle with no live body left: nothing to keep
-      await deadLetterOrphan(ports, directory, orphan.id, stored.body, orphan.ageMs, nowMs);
+      await deadLetterOrphan(ports.fs, directory, orphan.id, stored.body, orphan.ageMs, nowMs);
       report.repaired.deadLetteredOrphans.push(orphan.id);
     }
     await removeOrphans(ports, directory, catalog, oldOrphanEntries);
@@ -247,7 +248,7 @@ async function checkAndRepair(
       continue;
     }
     if (presentButBad.has(id)) {
-      await deadLetter(ports, directory, slot, 'body-damaged', nowMs);
+      await deadLetterSlot(ports.fs, directory, bodyStore(ports, directory), slot, 'body-damaged', nowMs);
       report.repaired.deadLettered.push(id);
     } else {
       report.repaired.droppedSlots.push({ id, reason: 'body missing (acked by a client that died before freeing the slot, or deleted)' });
@@ -267,7 +268,7 @@ async function checkAndRepair(
     // A live body without an intact slot: its slot was lost (or its send was interrupted). Keep it.
     const parsed = parseMessageId(orphan.id);
     if (parsed === undefined) {
-      await unlinkQuietly(ports, bodyPath(directory, orphan.id)); // a bundle with no live body left
+      await unlinkIfPresent(ports.fs, bodyPath(directory, orphan.id)); // a bundle with no live body left
       continue;
     }
     const stored = orphanBody(catalog, orphan);
@@ -387,26 +388,6 @@ function bodyPath(directory: string, id: string): string {
   return joinPath(directory, `${queueLayout.messages}/${id}`);
 }
 
-async function deadLetter(ports: Ports, directory: string, slot: Slot, reason: string, nowMs: number): Promise<void> {
-  const id = messageIdOf(slot);
-  const record = { id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs };
-  await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
-  await bodyStore(ports, directory).moveOut(slot, joinPath(directory, `${queueLayout.dead}/${id}`));
-}
-
-/** An orphan body as a dead letter: `dead/ID` holds the body, `dead/ID.json` says why. */
-async function deadLetterOrphan(ports: Ports, directory: string, id: string, body: Uint8Array, ageMs: number, nowMs: number): Promise<void> {
-  const record = {
-    id,
-    reason: 'orphan',
-    explanation: 'a body no slot refers to: a send that died before linking it, or a message whose commit was rolled back by a damaged header copy',
-    bodyWrittenAt: nowMs - ageMs,
-    deadAt: nowMs,
-  };
-  await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}`), body);
-  await ports.fs.writeFile(joinPath(directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
-}
-
 function bodyStore(ports: Ports, directory: string): BodyStore {
   return new BodyStore(ports.fs, directory, queueLayout.messages, () => true);
 }
@@ -463,12 +444,12 @@ async function removeOrphans(ports: Ports, directory: string, catalog: BodyCatal
   const byBundle = new Map<string, Set<number>>();
   for (const orphan of orphans) {
     if (orphan.bundle === undefined) {
-      await unlinkQuietly(ports, bodyPath(directory, orphan.id));
+      await unlinkIfPresent(ports.fs, bodyPath(directory, orphan.id));
       continue;
     }
     const bundle = catalog.bundles.get(orphan.bundle);
     if (bundle === undefined || typeof bundle.decoded === 'string' || orphan.id === orphan.bundle) {
-      await unlinkQuietly(ports, bodyPath(directory, orphan.bundle));
+      await unlinkIfPresent(ports.fs, bodyPath(directory, orphan.bundle));
       continue;
     }
     const indexes = byBundle.get(orphan.bundle) ?? new Set<number>();
@@ -481,10 +462,3 @@ async function removeOrphans(ports: Ports, directory: string, catalog: BodyCatal
   }
 }
 
-async function unlinkQuietly(ports: Ports, path: string): Promise<void> {
-  try {
-    await ports.fs.unlink(path);
-  } catch (error) {
-    if (!isNasqError(error, 'NOT_FOUND')) throw error;
-  }
-}

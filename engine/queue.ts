@@ -34,6 +34,8 @@ import {
   type Slot,
 } from './format.js';
 import { BodyStore } from './bodies.js';
+import { deadLetterSlot } from './dead-letters.js';
+import { joinPath, queueLayout } from './layout.js';
 import { KernelTransaction } from './kernel-transaction.js';
 import type { FileHandle, Ports, WatchHandle } from './ports.js';
 import { encodeSlot } from './format.js';
@@ -41,18 +43,7 @@ import { encodeSlot } from './format.js';
 // ---------------------------------------------------------------------------------------------
 // Layout of a queue directory
 
-export const queueLayout = {
-  kernel: 'kernel',
-  messages: 'msg',
-  notify: 'notify',
-  bell: 'notify/bell',
-  dead: 'dead',
-} as const;
-
-export function joinPath(directory: string, name: string): string {
-  if (directory === '' || directory === '.') return name;
-  return directory.endsWith('/') ? `${directory}${name}` : `${directory}/${name}`;
-}
+export { joinPath, queueLayout } from './layout.js';
 
 /** The notification file's last write time for a send: strictly increasing, 2 s apart (FAT). */
 export function bellTimeMs(sendSequence: number): number {
@@ -900,17 +891,7 @@ export class QueueClient {
   }
 
   private async moveToDeadLetters(slot: Slot, reason: string): Promise<void> {
-    const id = messageIdOf(slot);
-    const record = {
-      id,
-      reason,
-      deliverAt: slot.priority,
-      sentAt: slot.sentAt,
-      deliveryCount: slot.deliveryCount,
-      deadAt: this.clock.now(),
-    };
-    await this.fs.writeFile(joinPath(this.directory, `${queueLayout.dead}/${id}.json`), new TextEncoder().encode(`${JSON.stringify(record)}\n`));
-    await this.bodies.moveOut(slot, joinPath(this.directory, `${queueLayout.dead}/${id}`));
+    await deadLetterSlot(this.fs, this.directory, this.bodies, slot, reason, this.clock.now());
   }
 
   // ---- list operations (each reads what it needs through the transaction)

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import Tinypool from 'tinypool';
+import { compiledEntry } from '../adapters/compiled-entry.js';
 import type { Scenario } from '../scenarios/schema.js';
 import type { RunConfig } from './config.js';
 import { shrinkFrom, traceFailure, type FailureEvidence, type RunDigest, type ShrinkResult, type ShrinkTask } from './failure.js';
@@ -48,8 +49,7 @@ export function inThreadExecutor(runOptions: RunOptions | undefined): RunExecuto
 
 /** The compiled worker entry next to the compiled check (from sources: the one under dist/). */
 export function defaultWorkerEntry(): URL {
-  const here = new URL('.', import.meta.url);
-  return here.pathname.endsWith('/dist/properties/') ? new URL('check-worker.js', here) : new URL('../dist/properties/check-worker.js', here);
+  return compiledEntry(import.meta.url, 'properties', 'check-worker.js');
 }
 
 export interface PoolOptions {

@@ -28,7 +28,7 @@ import { History } from '../properties/history.js';
 import type { FaultKind } from '../scenarios/schema.js';
 import { faultKinds } from '../scenarios/schema.js';
 import type { ClientContext } from '../sim/client.js';
-import { type NemesisFault, defaultFaultParameters, installNemesis, isImplemented } from '../sim/nemesis.js';
+import { type NemesisFault, defaultFaultParameters, installNemesis } from '../sim/nemesis.js';
 import { latencyModelFor } from '../sim/profiles.js';
 import { Simulation } from '../sim/simulation.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from './histogram.js';
@@ -177,7 +177,6 @@ export function parseWhatIf(text: string): WhatIf {
     if (!(faultKinds as readonly string[]).includes(kind)) {
       throw new CapacityUsageError(`--what-if: unknown fault ${JSON.stringify(head)}; expected disk-failure, rebuild or a fault kind (${faultKinds.join(', ')})`);
     }
-    if (!isImplemented(kind)) throw new CapacityUsageError(`--what-if: the simulator does not implement ${kind} yet`);
     const parameters: Record<string, number | boolean | string> = {};
     for (const [name, value] of Object.entries(defaultFaultParameters(kind))) {
       const resolved = middleOf(value);

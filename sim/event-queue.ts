@@ -141,16 +141,8 @@ export class EventQueue {
       childEvent.heapIndex = index;
       index = child;
     }
-    while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex]!;
-      if (!before(last, parent)) break;
-      heap[index] = parent;
-      parent.heapIndex = index;
-      index = parentIndex;
-    }
     heap[index] = last;
-    last.heapIndex = index;
+    this.siftUp(index);
     return top;
   }
 

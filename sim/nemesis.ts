@@ -142,8 +142,8 @@ function acceptedParameters(kind: FaultKind): string[] {
 
 const serverKinds: ReadonlySet<FaultKind> = new Set(['failover', 'disk-failure', 'disk-slow', 'power-cut']);
 
-/** Is this a fault kind the nemesis knows (every kind of the scenario schema)? */
-export function isImplemented(kind: FaultKind): boolean {
+/** Is this a fault kind of the scenario schema (the nemesis implements every one)? */
+function isFaultKind(kind: FaultKind): boolean {
   return (faultKinds as readonly string[]).includes(kind);
 }
 
@@ -182,7 +182,7 @@ function booleanParameter(fault: NemesisFault, name: string, fallback: boolean):
 }
 
 function checkFault(fault: NemesisFault): void {
-  if (!isImplemented(fault.kind)) throw new TypeError(`nemesis: fault kind ${JSON.stringify(fault.kind)} is unknown`);
+  if (!isFaultKind(fault.kind)) throw new TypeError(`nemesis: fault kind ${JSON.stringify(fault.kind)} is unknown`);
   const accepted = acceptedParameters(fault.kind);
   for (const name of Object.keys(fault.parameters)) {
     if (!accepted.includes(name)) {
