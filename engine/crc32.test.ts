@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc32c, crc32cBitwise } from './crc32.js';
+import { crc32c, crc32cBitwise, crc32cContinue, crc32cShiftTables } from './crc32.js';
 
 describe('crc32c', () => {
   it('gives the standard check value of "123456789" (0xe3069283)', () => {
@@ -28,6 +28,22 @@ describe('crc32c', () => {
         expect(crc32c(bytes, middle, end, crc32c(bytes, start, middle))).toBe(crc32cBitwise(bytes, start, end));
       }),
       { numRuns: 2_000 },
+    );
+  });
+
+  it('continues a checksum over a block from the block\'s own checksum alone (the header seal)', () => {
+    const tablesByLength = new Map<number, Int32Array>();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ minLength: 1, maxLength: 130 }), fc.nat({ max: 2 ** 32 - 1 }), (before, block, previous) => {
+        let tables = tablesByLength.get(block.length);
+        if (tables === undefined) {
+          tables = crc32cShiftTables(block.length);
+          tablesByLength.set(block.length, tables);
+        }
+        const prefix = crc32cBitwise(before, 0, before.length, previous);
+        expect(crc32cContinue(tables, prefix, crc32cBitwise(block))).toBe(crc32cBitwise(block, 0, block.length, prefix));
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -115,6 +115,39 @@ export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, previou
   return ~crc >>> 0;
 }
 
+/**
+ * Tables of the linear map "run the CRC register over `length` zero bytes", one 256-entry table
+ * per byte of the register (table k at 256 * k). With them a checksum can be continued over a
+ * block whose own checksum is already known, without reading the block again:
+ *
+ *   crc32c(block, 0, L, previous) === crc32cContinue(crc32cShiftTables(L), previous, crc32c(block, 0, L))
+ *
+ * (CRC is linear over GF(2): the register after previous-then-block is previous's register moved
+ * L zero bytes on, xor the block's own checksum; the pre- and post-inversions cancel.)
+ */
+export function crc32cShiftTables(length: number): Int32Array {
+  const zeros = new Uint8Array(length);
+  // The register after `length` zero bytes from register r is ~crc32c(zeros, ~r).
+  const shift = (register: number): number => ~crc32c(zeros, 0, length, ~register >>> 0) >>> 0;
+  const tables = new Int32Array(4 * 256);
+  for (let byte = 0; byte < 4; byte += 1) {
+    for (let value = 0; value < 256; value += 1) tables[byte * 256 + value] = shift((value << (8 * byte)) >>> 0);
+  }
+  return tables;
+}
+
+/** The checksum of `previous`'s bytes followed by a block of the tables' length whose own checksum is `blockChecksum`. */
+export function crc32cContinue(tables: Int32Array, previous: number, blockChecksum: number): number {
+  return (
+    (tables[previous & 0xff]! ^
+      tables[256 + ((previous >>> 8) & 0xff)]! ^
+      tables[512 + ((previous >>> 16) & 0xff)]! ^
+      tables[768 + (previous >>> 24)]! ^
+      blockChecksum) >>>
+    0
+  );
+}
+
 /** Bit by bit, for tests: the definition the fast version must match. */
 export function crc32cBitwise(bytes: Uint8Array, start = 0, end = bytes.length, previous = 0): number {
   let crc = ~previous >>> 0;

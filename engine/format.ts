@@ -18,7 +18,7 @@
  * the header, never a slot).
  */
 
-import { crc32c } from './crc32.js';
+import { crc32c, crc32cContinue, crc32cShiftTables } from './crc32.js';
 import { AssertionError, NasqError, assert } from './errors.js';
 
 export const kernelMagic = 0x4e415351; // 'NASQ' read as a little-endian u32 of "QSAN"
@@ -330,10 +330,11 @@ export function encodeHeader(header: Header): Uint8Array {
 
 /**
  * Writes the fixed part of a header copy (all but the checksum) into `bytes[0, headerFixedSize)`;
- * `journalLength` images are to follow at `headerFixedSize`. Then `sealHeaderCopy`.
+ * `journalLength` images are to follow at `headerFixedSize`. Then `sealHeaderCopy`. `bytes` may
+ * end after the journal: nothing reads a copy past its `journalCount` images.
  */
 export function encodeHeaderFields(header: Header, journalLength: number, bytes: Uint8Array): void {
-  if (bytes.length < headerCopySize || journalLength > journalCapacity) {
+  if (journalLength > journalCapacity || bytes.length < headerFixedSize + journalLength * slotSize) {
     throw new AssertionError(`encodeHeaderFields: a ${bytes.length}-byte buffer for a journal of ${journalLength} images`);
   }
   const view = viewOf(bytes);
@@ -368,7 +369,29 @@ export function encodeHeaderFields(header: Header, journalLength: number, bytes:
 
 /** Stores the checksum of a header copy whose fields and journal images are written. */
 export function sealHeaderCopy(bytes: Uint8Array, journalLength: number): void {
-  viewOf(bytes).setUint32(bytes.byteOffset + checksumAt, headerChecksum(bytes, journalLength), true);
+  viewOf(bytes).setUint32(bytes.byteOffset + checksumAt, headerChecksum(bytes, 0, journalLength, undefined), true);
+}
+
+/**
+ * `sealHeaderCopy` for a copy whose journal images all carry their correct own checksums (just
+ * encoded, or verified): the header checksum is continued over each image from its stored own
+ * checksum, without reading the image again (see crc32cContinue). Same bytes as sealHeaderCopy.
+ */
+export function sealHeaderCopyOfSealedImages(bytes: Uint8Array, journalLength: number): void {
+  const view = viewOf(bytes);
+  let crc = crc32c(bytes, 0, checksumAt);
+  for (let index = 0; index < journalLength; index += 1) {
+    crc = crc32cContinue(imageShift, crc, view.getUint32(bytes.byteOffset + headerFixedSize + index * slotSize + slotSize - 4, true));
+  }
+  view.setUint32(bytes.byteOffset + checksumAt, crc, true);
+}
+
+/** Continues a checksum over the first slotSize - 4 bytes of a journal image (all but its own checksum). */
+const imageShift = crc32cShiftTables(slotSize - 4);
+
+/** What `headerChecksum` also learns: whether every journal image's own checksum is right. */
+interface ImageSeals {
+  allSound: boolean;
 }
 
 /**
@@ -376,13 +399,22 @@ export function sealHeaderCopy(bytes: Uint8Array, journalLength: number): void {
  * checksum. (CRC is linear: a block followed by its own CRC adds the same value to a running CRC
  * whatever the block holds, so a checksum over whole images could not tell one image from another:
  * a torn write mixing images of two generations would pass.)
+ *
+ * Computed as the checksum of the fields continued by each image's own checksum of its bytes
+ * (the same value as one checksum over all of them, crc32cContinue), so the images' own
+ * checksums are checked on the way: `seals.allSound` says whether every stored one is right.
  */
-function headerChecksum(bytes: Uint8Array, journalLength: number): number {
-  let crc = crc32c(bytes, 0, checksumAt);
+function headerChecksum(bytes: Uint8Array, at: number, journalLength: number, seals: ImageSeals | undefined): number {
+  const view = viewOf(bytes);
+  let crc = crc32c(bytes, at, at + checksumAt);
+  let allSound = true;
   for (let index = 0; index < journalLength; index += 1) {
-    const imageAt = headerFixedSize + index * slotSize;
-    crc = crc32c(bytes, imageAt, imageAt + slotSize - 4, crc);
+    const imageAt = at + headerFixedSize + index * slotSize;
+    const own = crc32c(bytes, imageAt, imageAt + slotSize - 4);
+    if (own !== view.getUint32(bytes.byteOffset + imageAt + slotSize - 4, true)) allSound = false;
+    crc = crc32cContinue(imageShift, crc, own);
   }
+  if (seals !== undefined) seals.allSound = allSound;
   return crc;
 }
 
@@ -393,7 +425,7 @@ export type HeaderCopyResult = { ok: true; header: Header } | { ok: false; defec
  * journal image's offset and state) without decoding it. Returns its defect, or undefined if it
  * is sound; then `journalOffsets` (if given) holds the slot offset of each journal image.
  */
-function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[] | undefined): string | undefined {
+function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[] | undefined, seals?: ImageSeals): string | undefined {
   if (bytes.length < at + headerFixedSize) return `header copy at ${at} is cut short (${Math.max(0, bytes.length - at)} bytes)`;
   const view = viewOf(bytes);
   const base = bytes.byteOffset + at;
@@ -407,7 +439,7 @@ function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[
   if (journalLength > journalCapacity) return `header copy at ${at} says its journal holds ${journalLength} images, at most ${journalCapacity} fit`;
   if (bytes.length < at + headerCopySize) return `header copy at ${at} is cut short`;
   const stored = view.getUint32(base + checksumAt, true);
-  const computed = headerChecksum(bytes.subarray(at, at + headerCopySize), journalLength);
+  const computed = headerChecksum(bytes, at, journalLength, seals);
   if (stored !== computed) return `header copy at ${at} has checksum ${hex(stored)}, expected ${hex(computed)}`;
   const totalSlots = view.getUint32(base + 16, true);
   for (let index = 0; index < journalLength; index += 1) {
@@ -416,7 +448,8 @@ function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[
     if (!isSlotOffset(offset, totalSlots)) {
       return `header copy at ${at} has a journal image for offset ${offset}, outside the ${totalSlots} slots`;
     }
-    // The header checksum covers the journal, so each image's own checksum need not be recomputed.
+    // The header checksum covers the journal: an image whose own checksum is wrong is still sound
+    // (its own checksum is resealed before it is written anywhere; seals.allSound says so).
     const state = bytes[imageAt]!;
     if (state !== SlotState.empty && state !== SlotState.unread && state !== SlotState.pending) {
       return `header copy at ${at} has a journal image for offset ${offset} with unknown state ${state}`;
@@ -491,6 +524,8 @@ export interface CycleHeader {
   journalBytes: Uint8Array;
   journalAt: number;
   journalOffsets: number[];
+  /** Every journal image's own checksum is right (else they are resealed before being written again). */
+  imagesSealed: boolean;
 }
 
 /**
@@ -505,8 +540,9 @@ export function chooseCycleHeader(region: Uint8Array): CycleHeader {
     const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
     const at = newer * headerCopySize;
     const journalOffsets: number[] = [];
-    if (headerCopyDefect(region, at, journalOffsets) === undefined) {
-      return { header: decodeHeaderFields(region, at, []), copy: newer, journalBytes: region, journalAt: at + headerFixedSize, journalOffsets };
+    const seals: ImageSeals = { allSound: false };
+    if (headerCopyDefect(region, at, journalOffsets, seals) === undefined) {
+      return { header: decodeHeaderFields(region, at, []), copy: newer, journalBytes: region, journalAt: at + headerFixedSize, journalOffsets, imagesSealed: seals.allSound };
     }
   }
   // The slow path (a damaged or short copy): exactly chooseHeader's choice among both copies.
@@ -518,6 +554,7 @@ export function chooseCycleHeader(region: Uint8Array): CycleHeader {
     journalBytes: region,
     journalAt: chosen.copy * headerCopySize + headerFixedSize,
     journalOffsets,
+    imagesSealed: false,
   };
 }
 

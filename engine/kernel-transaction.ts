@@ -28,7 +28,7 @@ import {
   isSlotOffset,
   journalCapacity,
   resealSlot,
-  sealHeaderCopy,
+  sealHeaderCopyOfSealedImages,
   slotDefect,
   slotSize,
   slotsOffset,
@@ -81,12 +81,13 @@ export class KernelTransaction {
   private committedBytes: Uint8Array;
   private committedAt = new Map<number, number>();
   /**
-   * Whether the own checksums of the images in `committedBytes` are known good: true once they
-   * are bytes this transaction encoded. The header checksum (format 2) leaves image checksums out,
-   * so one read from the file may be wrong (a torn write); carried or moved as bytes, they are
+   * Whether the own checksums of the images in `committedBytes` are known good: true if the read
+   * found them all right (the header check computes them anyway), and once they are bytes this
+   * transaction encoded. The header checksum (format 2) leaves image checksums out, so one read
+   * from the file may be wrong (a torn write); carried or moved as bytes, such images are
    * resealed, exactly as decoding and encoding the image again would give.
    */
-  private committedChecksumsTrusted = false;
+  private committedChecksumsTrusted: boolean;
   /** Committed journal images decoded so far (each offset decoded at most once, then shared). */
   private readonly committedDecoded = new Map<number, Slot>();
   private readonly dirty = new Map<number, Slot>();
@@ -104,10 +105,12 @@ export class KernelTransaction {
     journalBytes: Uint8Array,
     journalAt: number,
     journalOffsets: readonly number[],
+    imagesSealed: boolean,
   ) {
     this.header = header;
     this.copyInForce = copy;
     this.committedBytes = journalBytes;
+    this.committedChecksumsTrusted = imagesSealed;
     for (let index = 0; index < journalOffsets.length; index += 1) {
       this.committedAt.set(journalOffsets[index]!, journalAt + index * slotSize);
     }
@@ -121,7 +124,7 @@ export class KernelTransaction {
     if (defect !== undefined) {
       throw new NasqError('CORRUPT', `kernel header: ${defect}`, { details: { structure: 'header', generation: chosen.header.generation } });
     }
-    return new KernelTransaction(fs, handle, options, chosen.header, chosen.copy, chosen.journalBytes, chosen.journalAt, chosen.journalOffsets);
+    return new KernelTransaction(fs, handle, options, chosen.header, chosen.copy, chosen.journalBytes, chosen.journalAt, chosen.journalOffsets, chosen.imagesSealed);
   }
 
   /** Marks the header as changed (slot changes mark it on their own). */
@@ -225,8 +228,10 @@ export class KernelTransaction {
     for (const offset of dirty.keys()) offsets.push(offset);
     sortAscending(offsets);
     this.header.generation += 1;
-    // Every byte is written below: the fields, the images, zeros after the journal.
-    const bytes = bytesToOverwrite(headerCopySize);
+    // Only the used part of the copy is written: the fields and the images (every byte of them
+    // below). What lies after them in the file, older images, is never read: a copy is read as far
+    // as its journalCount says, and that count is under the checksum.
+    const bytes = bytesToOverwrite(headerFixedSize + offsets.length * slotSize);
     encodeHeaderFields(this.header, offsets.length, bytes);
     const nextAt = new Map<number, number>();
     const committedBytes = this.committedBytes;
@@ -258,8 +263,9 @@ export class KernelTransaction {
     if (!this.committedChecksumsTrusted) {
       for (const [offset, imageAt] of nextAt) if (!dirty.has(offset)) resealSlot(bytes, imageAt);
     }
-    bytes.fill(0, at);
-    sealHeaderCopy(bytes, offsets.length);
+    // Every image now carries its right own checksum (encoded just now, verified at the read, or
+    // resealed above), so the header checksum is continued from them.
+    sealHeaderCopyOfSealedImages(bytes, offsets.length);
     const target: 0 | 1 = this.copyInForce === 0 ? 1 : 0;
     await this.fs.write(this.handle, target * headerCopySize, bytes);
     if (this.options.durable) await this.fs.sync(this.handle);
