@@ -126,10 +126,13 @@ export class MemoryFileSystem implements FileSystem {
     for (const waiter of granted) waiter.token.resolve();
   }
 
-  async read(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  async read(handle: FileHandle, position: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const open = this.live(handle);
     this.checkAccess(open.path, open.id, position, length, 'read');
-    const buffer = new Uint8Array(length);
+    if (into !== undefined && !(into instanceof Uint8Array && into.length >= length)) {
+      throw new NasqError('INVALID_ARGUMENT', `read: into must be a Uint8Array of at least ${length} bytes`);
+    }
+    const buffer = into === undefined ? new Uint8Array(length) : into.subarray(0, length);
     const count = this.volume.readSync(open.descriptor, buffer, 0, length, position);
     return count === length ? buffer : buffer.subarray(0, count);
   }

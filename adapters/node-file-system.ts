@@ -605,16 +605,19 @@ export class NodeFileSystem implements FileSystem {
     if (failure !== undefined) throw nasqErrorFromNode(failure, { operation: 'close', path: handle.path });
   }
 
-  async read(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  async read(handle: FileHandle, position: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const state = this.#openState(handle, 'read');
     requireByteCount('read', 'position', position);
     requireByteCount('read', 'length', length);
+    if (into !== undefined && !(into instanceof Uint8Array && into.length >= length)) {
+      throw invalidArgument('read', 'into', `a Uint8Array of at least ${length} bytes`, into);
+    }
     if (length === 0) return new Uint8Array(0);
     if (!state.file.locks.canRead(state.owner, position, length)) {
       throw lockConflict('read', handle.path, position, length);
     }
     try {
-      return await readAt(state.file.primary, position, length);
+      return await readAt(state.file.primary, position, length, into);
     } catch (error) {
       throw nasqErrorFromNode(error, { operation: 'read', path: handle.path, io: true });
     }
@@ -746,7 +749,7 @@ export class NodeFileSystem implements FileSystem {
       // process on the file's bytes refuses it.
       const owner = nextOwner++;
       if (size > 0 && !file.locks.canRead(owner, 0, size)) throw lockConflict('readFile', path, 0, size);
-      result = await readAt(file.primary, 0, size);
+      result = await readAt(file.primary, 0, size, undefined);
     } catch (error) {
       failure = error;
     }
@@ -1062,8 +1065,8 @@ function closedHandle(operation: string, path: string): NasqError {
 }
 
 /** Reads up to `length` bytes at `position`; fewer at end of file. */
-async function readAt(descriptor: fs.FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const buffer = new Uint8Array(length);
+async function readAt(descriptor: fs.FileHandle, position: number, length: number, into: Uint8Array | undefined): Promise<Uint8Array> {
+  const buffer = into === undefined ? new Uint8Array(length) : into.subarray(0, length);
   let filled = 0;
   // Bounded: every round reads at least one byte or stops.
   while (filled < length) {
@@ -1071,7 +1074,7 @@ async function readAt(descriptor: fs.FileHandle, position: number, length: numbe
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
-  return filled === length ? buffer : buffer.slice(0, filled);
+  return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
 async function writeAt(descriptor: fs.FileHandle, position: number, data: Uint8Array): Promise<void> {

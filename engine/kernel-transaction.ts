@@ -48,6 +48,12 @@ export interface TransactionOptions {
   readonly journalSoftLimit: number;
   /** Slots to read per slot-area read (the aligned block of this many slots around the wanted one). */
   readonly readAheadSlots: number;
+  /**
+   * A `headerRegionSize` buffer to read the header region into (FileSystem.read's `into`) instead
+   * of a new one. The transaction works from it until its first commit: it must not be handed to
+   * another transaction while this one is in use (a client passes its own, one cycle at a time).
+   */
+  readonly regionBuffer?: Uint8Array;
 }
 
 /** Images one item of any operation may dirty at most; batches checkpoint below the capacity. */
@@ -118,7 +124,7 @@ export class KernelTransaction {
 
   /** Reads the header region (the caller holds the header lock) and starts a transaction. */
   static async begin(fs: FileSystem, handle: FileHandle, options: TransactionOptions): Promise<KernelTransaction> {
-    const region = await fs.read(handle, 0, headerRegionSize);
+    const region = await fs.read(handle, 0, headerRegionSize, options.regionBuffer);
     const chosen = chooseCycleHeader(region);
     const defect = validateHeaderFields(chosen.header);
     if (defect !== undefined) {

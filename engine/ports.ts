@@ -87,8 +87,16 @@ export interface FileSystem {
   open(path: string, options?: OpenOptions): Promise<FileHandle>;
   /** Closes the open and releases every lock it holds. */
   close(handle: FileHandle): Promise<void>;
-  /** Positioned read. Returns fewer bytes than asked at end of file. */
-  read(handle: FileHandle, position: number, length: number): Promise<Uint8Array>;
+  /**
+   * Positioned read. Returns fewer bytes than asked at end of file.
+   *
+   * `into`, if given (at least `length` bytes), is a buffer the file system may read into and
+   * return (or a view of its start) instead of a new one: a caller that reads the same region
+   * again and again saves an allocation and writes into memory that is warm. The caller uses the
+   * returned bytes either way (an implementation may ignore `into`), and neither reads nor
+   * changes `into` until the call settles.
+   */
+  read(handle: FileHandle, position: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Positioned write; extends the file with zeros if position is past its end. */
   write(handle: FileHandle, position: number, data: Uint8Array): Promise<void>;
   /** Flushes the file's written data to stable storage. */

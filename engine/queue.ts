@@ -273,6 +273,11 @@ export class QueueClient {
   private kernel: FileHandle | undefined;
   /** Kernel handles of lost sessions, to close before the next open (see noteSessionLoss). */
   private readonly staleKernels: FileHandle[] = [];
+  /**
+   * The header region of every lock cycle is read into this buffer (one cycle at a time: a client
+   * is not for concurrent use), not a new one per cycle.
+   */
+  private readonly headerRegion = new Uint8Array(headerRegionSize);
   private watch: WatchHandle | undefined;
   private messageSequence = 0;
   private closed = false;
@@ -695,6 +700,7 @@ export class QueueClient {
         durable: this.options.durable,
         journalSoftLimit: this.options.journalSoftLimit,
         readAheadSlots: Math.max(1, Math.min(readAheadSlots, 64)),
+        regionBuffer: this.headerRegion,
       });
       await work(transaction);
       await transaction.commit();
@@ -787,7 +793,12 @@ export class QueueClient {
 
   private async readHeaderShared(): Promise<Header> {
     return await this.underHeaderLock('shared', async (kernel) => {
-      const transaction = await KernelTransaction.begin(this.fs, kernel, { durable: false, journalSoftLimit: this.options.journalSoftLimit, readAheadSlots: 1 });
+      const transaction = await KernelTransaction.begin(this.fs, kernel, {
+        durable: false,
+        journalSoftLimit: this.options.journalSoftLimit,
+        readAheadSlots: 1,
+        regionBuffer: this.headerRegion,
+      });
       return transaction.header;
     });
   }

@@ -553,6 +553,7 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     // Nothing refers to a delivered call any more: its record serves the client's next call (what
     // it holds is dropped now, not kept until then).
     call.data = null;
+    call.into = null;
     call.value = undefined;
     call.target = null;
     this.spareCall = call;
@@ -834,7 +835,7 @@ export class SimFileSystem implements FileSystem {
     return runtime.send(call) as Promise<void>;
   }
 
-  read(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  read(handle: FileHandle, position: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const runtime = this.runtime;
     const call = runtime.begin(Operation.read, true);
     if (call === null) return neverSettles;
@@ -843,8 +844,14 @@ export class SimFileSystem implements FileSystem {
       call.value = invalidArgument(`read: position and length must be non-negative safe integers, got ${position} and ${length}`);
       return this.fail(call);
     }
+    if (into !== undefined && !(into instanceof Uint8Array && into.length >= length)) {
+      call.value = invalidArgument(`read: into must be a Uint8Array of at least ${length} bytes, got ${into instanceof Uint8Array ? `${into.length} bytes` : typeof into}`);
+      return this.fail(call);
+    }
     call.position = position;
     call.length = length;
+    // The server reads into it when the request arrives (the client waits for the reply meanwhile).
+    if (into !== undefined) call.into = into;
     return runtime.send(call) as Promise<Uint8Array>;
   }
 

@@ -167,6 +167,8 @@ export class Call {
   position = 0;
   length = 0;
   data: Uint8Array | null = null;
+  /** A read's buffer to read into (FileSystem.read's `into`), or null. */
+  into: Uint8Array | null = null;
   flags = 0;
   atimeMs = 0;
   mtimeMs = 0;
@@ -220,6 +222,7 @@ export class Call {
     this.position = 0;
     this.length = 0;
     this.data = null;
+    this.into = null;
     this.flags = 0;
     this.atimeMs = 0;
     this.mtimeMs = 0;

@@ -615,7 +615,15 @@ export class SimServer implements EventHandler {
     const length = call.length;
     if (node.locks !== null && !node.locks.canRead(open.id, position, length)) return Status.fileLockConflict;
     const end = Math.min(node.size, position + length);
-    call.value = position >= end ? new Uint8Array(0) : copyOut(node.data, position, end);
+    if (position >= end) {
+      call.value = new Uint8Array(0);
+    } else if (call.into !== null) {
+      const into = call.into;
+      into.set(node.data.subarray(position, end));
+      call.value = end - position === into.length ? into : into.subarray(0, end - position);
+    } else {
+      call.value = copyOut(node.data, position, end);
+    }
     return Status.success;
   }
 
