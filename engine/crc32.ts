@@ -45,16 +45,23 @@ tables.forEach((table, slice) => joined.set(table, slice * 256));
 const hostIsLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * A word view of the last buffer checksummed (kernel buffers come in a few big slabs, so it is
- * nearly always the same one): saves a view per call.
+ * Word views of the last two buffers checksummed (a lock cycle alternates between the header
+ * region it read, a client's own buffer, and the copy it writes, carved from a few big slabs):
+ * saves a view per call.
  */
 let wordsBuffer: ArrayBufferLike | undefined;
 let wordsOfBuffer: Int32Array | undefined;
+let previousWordsBuffer: ArrayBufferLike | undefined;
+let previousWordsOfBuffer: Int32Array | undefined;
 
 function wordsOf(buffer: ArrayBufferLike): Int32Array {
   if (buffer !== wordsBuffer) {
+    const lastBuffer = wordsBuffer;
+    const lastWords = wordsOfBuffer;
+    wordsOfBuffer = buffer === previousWordsBuffer ? previousWordsOfBuffer : new Int32Array(buffer, 0, buffer.byteLength >>> 2);
     wordsBuffer = buffer;
-    wordsOfBuffer = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    previousWordsBuffer = lastBuffer;
+    previousWordsOfBuffer = lastWords;
   }
   return wordsOfBuffer!;
 }

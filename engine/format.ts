@@ -200,20 +200,32 @@ export function copySlot(slot: Slot): Slot {
 // Slots
 
 /**
- * One DataView per buffer, kept for the next call: encoding and decoding run on every lock cycle,
- * and a DataView per slot (or per field) was a large share of their cost. Holding on to the last
- * buffer keeps it alive a little longer; nothing else.
+ * One DataView per buffer, kept for the next calls: encoding and decoding run on every lock
+ * cycle, and a DataView per slot (or per field) was a large share of their cost. The views of the
+ * last two buffers are kept, because a cycle alternates between two: the header region it read
+ * (a client's own buffer) and the copy it writes (a slab). Holding on to them keeps them alive a
+ * little longer; nothing else.
  */
 let viewBytes: Uint8Array | undefined;
 let viewBuffer: ArrayBufferLike | undefined;
 let viewOfBuffer: DataView | undefined;
+let previousViewBuffer: ArrayBufferLike | undefined;
+let previousViewOfBuffer: DataView | undefined;
 
 function viewOf(bytes: Uint8Array): DataView {
   if (bytes === viewBytes) return viewOfBuffer!;
   const buffer = bytes.buffer;
   if (buffer !== viewBuffer) {
+    const lastBuffer = viewBuffer;
+    const lastView = viewOfBuffer;
+    if (buffer === previousViewBuffer) {
+      viewOfBuffer = previousViewOfBuffer;
+    } else {
+      viewOfBuffer = new DataView(buffer);
+    }
     viewBuffer = buffer;
-    viewOfBuffer = new DataView(buffer);
+    previousViewBuffer = lastBuffer;
+    previousViewOfBuffer = lastView;
   }
   viewBytes = bytes;
   return viewOfBuffer!;
