@@ -119,7 +119,11 @@ export async function ceilingRun(seed: number, recorded: RecordedCall[][]): Prom
       // Arguments resolved before the call (outside the awaited port call), each method called
       // directly: the replay adds as little as it can to the simulator's own cost.
       for (const call of calls) {
-        const [first, second, third] = call.args;
+        // Indexed, not destructured: destructuring runs the array iterator on every call.
+        const args = call.args;
+        const first = args[0];
+        const second = args[1];
+        const third = args[2];
         switch (call.method) {
           case 'open':
             handles.push(await fs.open(first as string, second as OpenOptions | undefined));
