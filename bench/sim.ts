@@ -8,6 +8,9 @@
  *   engine run made, recorded per client and replayed in order (the engine cannot run on a share
  *   that stores nothing).
  * - `sim.fsOpsShareOfCeiling`: the first over the second (target at least 0.25).
+ * - `sim.floorOpsPerSec`: as many awaited calls of 64 clients with nothing but a promise and an
+ *   arrival and a reply event each (floorRun): what any simulator of this design pays per call,
+ *   the bound under the ceiling.
  * - `sim.fsOpsPerCpuSec`, `sim.ceilingOpsPerCpuSec`: the same per second of this process's CPU
  *   time (user + system, garbage collector threads included): steadier on a busy shared machine.
  * - `sim.peakRssMb.1000clients`: peak resident memory of one run of 1,000 clients and 1,000,000
@@ -21,6 +24,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ByteRange, FileHandle, FileSystem, LockOptions, OpenOptions, Ports, WatchFilter, WatchHandle, WriteFileOptions } from '../engine/ports.js';
+import { EventQueue, type EventHandler, SimEvent } from '../sim/event-queue.js';
 import { createNullServer } from '../sim/null-server.js';
 import { runPlainWorkload } from '../sim/plain-run.js';
 import { Simulation } from '../sim/simulation.js';
@@ -169,6 +173,72 @@ export async function ceilingRun(seed: number, recorded: RecordedCall[][]): Prom
 }
 
 // ---------------------------------------------------------------------------------------------
+// The floor: what any simulator built like this one pays per port call, and nothing else.
+
+/**
+ * 64 clients, each awaiting `callsPerClient` calls, where a call is only what no simulator of
+ * this design can skip: a promise the client awaits, an arrival and a reply event through the
+ * simulator's own event queue (sim/event-queue.ts), and a pump one microtask after the call that
+ * dispatches events until a reply settles a client. No trace, no latency draws, no sessions, no
+ * server. `sim.ceilingOpsPerSec` is this plus the simulator's bookkeeping; `sim.fsOpsPerSec` is
+ * that plus the engine and the simulated share.
+ */
+export async function floorRun(callsPerClient: number): Promise<{ fsOps: number; wallMs: number }> {
+  const queue = new EventQueue();
+  let nowMs = 0;
+  let order = 0;
+  let calls = 0;
+  const settled = Promise.resolve();
+  const arrival = 1;
+  class FloorClient implements EventHandler {
+    readonly event = new SimEvent(this, arrival);
+    settle: ((value: unknown) => void) | null = null;
+    handleEvent(event: SimEvent): void {
+      if (event.kind === arrival) {
+        event.kind = 2;
+        event.timeMs = nowMs + 0.1;
+        event.order = order++;
+        queue.push(event);
+        return;
+      }
+      const settle = this.settle!;
+      this.settle = null;
+      settle(undefined);
+    }
+    call(): Promise<unknown> {
+      calls += 1;
+      const event = this.event;
+      event.kind = arrival;
+      event.timeMs = nowMs + 0.1;
+      event.order = order++;
+      queue.push(event);
+      const promise = new Promise((resolve) => {
+        this.settle = resolve;
+      });
+      void settled.then(pump);
+      return promise;
+    }
+  }
+  // Dispatches until a reply settles a client (that client then runs until its next call).
+  const pump = (): void => {
+    for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+      nowMs = next.timeMs;
+      const replied = next.kind !== arrival;
+      next.handler.handleEvent(next);
+      if (replied) return;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: benchmarkClients }, async () => {
+      const client = new FloorClient();
+      for (let index = 0; index < callsPerClient; index += 1) await client.call();
+    }),
+  );
+  return { fsOps: calls, wallMs: performance.now() - started };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Peak memory of 1,000 clients and 1,000,000 messages, in a child process.
 
 export interface PeakReport {
@@ -215,6 +285,10 @@ export const simSuite: Suite = {
     await ceilingRun(0, recorded);
     const ceiling = await medianOfRuns(timeMs, () => ceilingRun(seed++, recorded));
     log(`the same calls over the null share: ${Math.round(ceiling.perWallSecond)} fs ops/s (${Math.round(ceiling.perCpuSecond)} per CPU second)`);
+    const callsPerClient = Math.round(recorded.reduce((sum, calls) => sum + calls.length, 0) / recorded.length);
+    await floorRun(callsPerClient);
+    const floor = await medianOfRuns(timeMs, () => floorRun(callsPerClient));
+    log(`as many bare awaited calls (a promise and two events each): ${Math.round(floor.perWallSecond)} calls/s`);
     const peak = await peakRun();
     if (peak.duplicates !== 0 || peak.missing !== 0) throw new Error(`benchmark: the 1,000-client run had ${peak.duplicates} duplicate and ${peak.missing} missing acks`);
     log(`1,000 clients, 1,000,000 messages: ${(peak.wallMs / 1000).toFixed(1)} s, peak RSS ${peak.maxRssMb.toFixed(0)} MB`);
@@ -222,6 +296,7 @@ export const simSuite: Suite = {
       'sim.fsOpsPerSec': Math.round(engine.perWallSecond),
       'sim.ceilingOpsPerSec': Math.round(ceiling.perWallSecond),
       'sim.fsOpsShareOfCeiling': round(engine.perWallSecond / ceiling.perWallSecond, 3),
+      'sim.floorOpsPerSec': Math.round(floor.perWallSecond),
       'sim.fsOpsPerCpuSec': Math.round(engine.perCpuSecond),
       'sim.ceilingOpsPerCpuSec': Math.round(ceiling.perCpuSecond),
       'sim.peakRssMb.1000clients': round(peak.maxRssMb, 1),
