@@ -11,6 +11,7 @@ import { capacityHeaders, capacityHeadline, capacityRows } from '../reports/capa
 import { documentOf } from '../reports/document.js';
 import { Progress, progressMode } from '../reports/progress.js';
 import { writeReport } from '../reports/write.js';
+import { maximumBodyBytes } from '../scenarios/schema.js';
 import { latencyProfileNames } from '../sim/profiles.js';
 import { UsageError, parseDuration, parsePositiveInteger } from './durations.js';
 import type { Output } from './output.js';
@@ -27,6 +28,8 @@ export function capacityCommand(yargs: Argv): Argv {
     .option('slots', { type: 'number', default: 4096, describe: 'slots of the queue' })
     .option('rate', { type: 'number', describe: 'offered messages per second per client (paced sends); default: closed loop, back to back' })
     .option('batch', { type: 'number', default: 1, describe: 'messages per send, receive and ack call' })
+    .option('body-bytes', { type: 'number', default: 0, describe: `bytes of each message body (0: a label of a few bytes; at most ${maximumBodyBytes})` })
+    .option('link-mbps', { type: 'number', describe: 'throughput of the link to the share, MB/s each way, shared by the clients: payloads take bytes / throughput (default: none, payloads take no time)' })
     .option('duration', { type: 'string', describe: 'simulated time measured per point, e.g. 10s (default: at least 5 s and 1,000 acks, at most 300 s)' })
     .option('what-if', {
       type: 'string',
@@ -72,6 +75,8 @@ interface CapacityArguments {
   slots: number;
   rate?: number;
   batch: number;
+  'body-bytes': number;
+  'link-mbps'?: number;
   duration?: string;
   'what-if': string[];
   seed: number;
@@ -88,6 +93,14 @@ export async function runCapacityCommand(argv: CapacityArguments, output: Output
   }
   const slots = parsePositiveInteger(argv.slots, '--slots', 1_000_000);
   const batch = parsePositiveInteger(argv.batch, '--batch', 256);
+  const bodyBytes = argv['body-bytes'];
+  if (!Number.isInteger(bodyBytes) || bodyBytes < 0 || bodyBytes > maximumBodyBytes) {
+    throw new UsageError(`--body-bytes: expected an integer from 0 to ${maximumBodyBytes}, got ${JSON.stringify(bodyBytes)}`);
+  }
+  const linkMBps = argv['link-mbps'];
+  if (linkMBps !== undefined && !(Number.isFinite(linkMBps) && linkMBps > 0 && linkMBps <= 1_000_000)) {
+    throw new UsageError(`--link-mbps: expected MB/s, a number above 0 and at most 1000000, got ${JSON.stringify(linkMBps)}`);
+  }
   if (argv.rate !== undefined && !(Number.isFinite(argv.rate) && argv.rate > 0 && argv.rate <= 1_000_000)) {
     throw new UsageError(`--rate: expected messages per second per client, a number above 0 and at most 1000000, got ${JSON.stringify(argv.rate)}`);
   }
@@ -106,7 +119,7 @@ export async function runCapacityCommand(argv: CapacityArguments, output: Output
   const progress = mode === 'quiet' ? undefined : new Progress({ label: 'capacity', unit: 'points', stream: process.stderr, mode, now: () => performance.now() });
   if (!argv.json) {
     output.line(
-      `nasq capacity: ${profiles.join(', ')} x ${clients.length} points (${clients.join(', ')} clients)${whatIf.length > 0 ? `, healthy and ${whatIf.map((item) => item.name).join(', ')}` : ''}, ${argv.rate === undefined ? 'closed loop' : `${argv.rate} msg/s per client`}, batch ${batch}`,
+      `nasq capacity: ${profiles.join(', ')} x ${clients.length} points (${clients.join(', ')} clients)${whatIf.length > 0 ? `, healthy and ${whatIf.map((item) => item.name).join(', ')}` : ''}, ${argv.rate === undefined ? 'closed loop' : `${argv.rate} msg/s per client`}, batch ${batch}${bodyBytes > 0 ? `, ${bodyBytes}-byte bodies` : ''}${linkMBps === undefined ? '' : `, a ${linkMBps} MB/s link`}`,
     );
   }
   const result = await runCapacity(
@@ -115,6 +128,8 @@ export async function runCapacityCommand(argv: CapacityArguments, output: Output
       clients,
       slots,
       batch,
+      bodyBytes,
+      ...(linkMBps === undefined ? {} : { linkMBps }),
       whatIf,
       seed: argv.seed,
       ...(argv.rate === undefined ? {} : { ratePerClient: argv.rate }),

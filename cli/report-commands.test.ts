@@ -92,6 +92,12 @@ describe('nasq capacity', () => {
     const badWhatIf = await nasq(['capacity', '--what-if', 'meteor']);
     expect(badWhatIf.code).toBe(2);
     expect(badWhatIf.stderr).toMatch(/--what-if: unknown fault "meteor"/);
+    const badBody = await nasq(['capacity', '--body-bytes', '-1']);
+    expect(badBody.code).toBe(2);
+    expect(badBody.stderr).toMatch(/--body-bytes: expected an integer from 0 to 16777216, got -1/);
+    const badLink = await nasq(['capacity', '--link-mbps', '0']);
+    expect(badLink.code).toBe(2);
+    expect(badLink.stderr).toMatch(/--link-mbps: expected MB\/s, a number above 0 and at most 1000000, got 0/);
   });
 
   it('reads client lists with a continued doubling', () => {

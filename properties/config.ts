@@ -44,6 +44,8 @@ export interface RunConfig {
   processMs: number;
   releaseFraction: number;
   waitMs: number;
+  /** Bytes of each body (0: its label alone). Absent in failure files written before it existed: 0. */
+  bodyBytes?: number;
   slots: number;
   leaseMs: number;
   pollIntervalMs: number;
@@ -152,6 +154,7 @@ export function configArbitrary(scenario: Scenario): fc.Arbitrary<RunConfig> {
     settleMs: numberArbitrary(options.settleMs),
     skewBoundMs: numberArbitrary(options.skewBoundMs),
     actimeoMs: numberArbitrary(options.actimeoMs),
+    bodyBytes: numberArbitrary(workload.bodyBytes),
   });
   return base.chain((drawn) => {
     const swarm = scenario.nemesis.swarm === undefined ? fc.constant([] as ResolvedFault[]) : swarmArbitrary(scenario.nemesis.swarm, drawn.faultPhaseMs);
@@ -216,5 +219,6 @@ export function nominalConfig(scenario: Scenario, simulationSeed: number): RunCo
     settleMs: first(options.settleMs),
     skewBoundMs: first(options.skewBoundMs),
     actimeoMs: first(options.actimeoMs),
+    bodyBytes: first(workload.bodyBytes),
   };
 }

@@ -168,6 +168,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
       releaseFraction: config.releaseFraction,
       receiveBatch: Math.max(1, Math.round(config.receiveBatch)),
       waitMs: config.waitMs,
+      bodyBytes: Math.max(0, Math.round(config.bodyBytes ?? 0)),
       retryPauseMs: Math.max(10, config.pollIntervalMs / 4),
       queueOptions: {
         leaseMs: config.leaseMs,

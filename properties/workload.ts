@@ -11,6 +11,7 @@ import type { Ports } from '../engine/ports.js';
 import { QueueClient, type Delivery, type QueueOptions } from '../engine/queue.js';
 import type { ClientContext, ClientMain } from '../sim/client.js';
 import type { History, Operation } from './history.js';
+import { labelOfBody, workloadBody } from './workload-body.js';
 
 export interface WorkloadConfig {
   readonly directory: string;
@@ -32,6 +33,8 @@ export interface WorkloadConfig {
   readonly receiveBatch: number;
   /** How long a receive waits for a message, ms. */
   readonly waitMs: number;
+  /** Bytes of each body: its label, then filler up to this length (0 or less than the label: the label alone). */
+  readonly bodyBytes: number;
   readonly queueOptions: QueueOptions;
   /** Pause before a client retries after a failed call, ms. */
   readonly retryPauseMs: number;
@@ -47,8 +50,6 @@ export interface WorkloadControl {
   serverTimeMs(): number;
 }
 
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
 
 /** An exponentially distributed draw with the given mean (0 for a mean of 0). */
 function exponential(context: ClientContext, meanMs: number): number {
@@ -95,7 +96,7 @@ export class Workload {
           sends: items.map((item) => ({ id: undefined, body: item.body, deliverAt: item.deliverAt })),
         });
         try {
-          const ids = await client.sendBatch(items.map((item) => ({ body: textEncoder.encode(item.body), deliverAt: item.deliverAt })));
+          const ids = await client.sendBatch(items.map((item) => ({ body: workloadBody(item.body, this.config.bodyBytes), deliverAt: item.deliverAt })));
           ids.forEach((id, index) => (operation.sends![index]!.id = id));
           this.history.complete(operation, 'ok', ports.clock.now());
           this.attempted[senderIndex]! += count;
@@ -136,7 +137,7 @@ export class Workload {
         this.history.complete(operation, 'ok', ports.clock.now(), {
           deliveries: deliveries.map((delivery) => ({
             id: delivery.id,
-            body: textDecoder.decode(delivery.body),
+            body: labelOfBody(delivery.body, this.config.bodyBytes),
             deliverAt: delivery.deliverAt,
             deliveryCount: delivery.deliveryCount,
             leaseToken: delivery.receipt.leaseToken,

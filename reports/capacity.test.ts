@@ -57,6 +57,19 @@ describe('capacity sweep', () => {
     expect(flooded.lock.busyFraction).toBeGreaterThan(0.8);
   });
 
+  it('big bodies on a slow shared link: latency grows by the transfer time, and other transfers stretch the lock hold', async () => {
+    const base = { profiles: ['wan-branch'], clients: [1, 8], durationMs: 20_000, bodyBytes: 500_000 };
+    const free = (await runCapacity(base, clock)).series[0]!;
+    const linked = (await runCapacity({ ...base, linkMBps: 5 }, clock)).series[0]!;
+    expect(linked.points[0]!.failedCalls + linked.points[1]!.failedCalls).toBe(0);
+    // One client: a send carries 500 kB up (100 ms at 5 MB/s), a receive brings it back (100 ms).
+    const [alone, crowd] = linked.points as [(typeof linked.points)[0], (typeof linked.points)[0]];
+    expect(alone.endToEnd.p50Ms - free.points[0]!.endToEnd.p50Ms).toBeGreaterThan(150);
+    // Eight clients: the header read of the lock holder waits behind bodies on the shared link.
+    expect(crowd.lock.holdMeanMs).toBeGreaterThan(free.points[1]!.lock.holdMeanMs * 1.08);
+    expect(crowd.messagesPerSecond).toBeLessThan(free.points[1]!.messagesPerSecond);
+  });
+
   it('parses what-if faults, with presets and parameters, and rejects unknown ones', () => {
     const degraded = parseWhatIf('disk-failure');
     expect(degraded.faults).toHaveLength(1);

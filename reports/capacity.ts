@@ -25,11 +25,12 @@ import { isNasqError } from '../engine/errors.js';
 import type { Ports } from '../engine/ports.js';
 import { QueueClient, createQueue, type Delivery } from '../engine/queue.js';
 import { History } from '../properties/history.js';
+import { workloadBody } from '../properties/workload-body.js';
 import type { FaultKind } from '../scenarios/schema.js';
 import { faultKinds } from '../scenarios/schema.js';
 import type { ClientContext } from '../sim/client.js';
 import { type NemesisFault, defaultFaultParameters, installNemesis } from '../sim/nemesis.js';
-import { latencyModelFor } from '../sim/profiles.js';
+import { latencyModelFor, resolveProfile, withLinkMBps } from '../sim/profiles.js';
 import { Simulation } from '../sim/simulation.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from './histogram.js';
 import { MetricsCollector, type RunMetrics } from './metrics.js';
@@ -55,6 +56,10 @@ export interface CapacityOptions {
   readonly ratePerClient?: number;
   /** Messages per send, receive and ack call. Default 1. */
   readonly batch?: number;
+  /** Bytes of each message body. Default 0: a label of a few bytes. */
+  readonly bodyBytes?: number;
+  /** Throughput of the link to the share, MB/s each way, shared by the clients; default: the profile's (0 for the built-in ones: payloads take no time). */
+  readonly linkMBps?: number;
   /** Measured simulated time per point, ms; undefined: at least 5 s and 1,000 acks, at most 300 s. */
   readonly durationMs?: number;
   /** What-if fault sets, each compared with the healthy share. Default none. */
@@ -134,6 +139,8 @@ export interface CapacityResult {
     readonly slots: number;
     readonly ratePerClient: number | undefined;
     readonly batch: number;
+    readonly bodyBytes: number;
+    readonly linkMBps: number | undefined;
     readonly durationMs: number | undefined;
     readonly whatIf: readonly string[];
     readonly seed: number;
@@ -221,6 +228,7 @@ export async function runCapacity(options: CapacityOptions, wallClock: () => num
   const started = wallClock();
   const slots = options.slots ?? 4096;
   const batch = options.batch ?? 1;
+  const bodyBytes = options.bodyBytes ?? 0;
   const seed = options.seed ?? 1;
   const variants: Array<WhatIf | undefined> = [undefined, ...(options.whatIf ?? [])];
   const total = options.profiles.length * variants.length * options.clients.length;
@@ -234,7 +242,11 @@ export async function runCapacity(options: CapacityOptions, wallClock: () => num
         const report = (fraction: number): void => options.onProgress?.({ done: done + Math.min(0.999, fraction), total, profile, whatIf, clients });
         report(0);
         points.push(
-          await runPoint({ profile, clients, slots, batch, ratePerClient: options.ratePerClient, durationMs: options.durationMs, whatIf: variant, seed: seed * 1_000_003 + clients }, report, wallClock),
+          await runPoint(
+            { profile, clients, slots, batch, bodyBytes, linkMBps: options.linkMBps, ratePerClient: options.ratePerClient, durationMs: options.durationMs, whatIf: variant, seed: seed * 1_000_003 + clients },
+            report,
+            wallClock,
+          ),
         );
         done += 1;
         options.onProgress?.({ done, total, profile, whatIf, clients });
@@ -249,6 +261,8 @@ export async function runCapacity(options: CapacityOptions, wallClock: () => num
       slots,
       ratePerClient: options.ratePerClient,
       batch,
+      bodyBytes,
+      linkMBps: options.linkMBps,
       durationMs: options.durationMs,
       whatIf: (options.whatIf ?? []).map((whatIf) => whatIf.name),
       seed,
@@ -263,6 +277,8 @@ interface PointOptions {
   readonly clients: number;
   readonly slots: number;
   readonly batch: number;
+  readonly bodyBytes: number;
+  readonly linkMBps: number | undefined;
   readonly ratePerClient: number | undefined;
   readonly durationMs: number | undefined;
   readonly whatIf: WhatIf | undefined;
@@ -277,7 +293,7 @@ export async function runPoint(point: PointOptions, onFraction: (fraction: numbe
   const recorder = new MetricsCollector().startRun(kernelPath);
   const simulation = new Simulation({
     seed: point.seed,
-    latency: latencyModelFor(point.profile),
+    latency: latencyModelFor(point.linkMBps === undefined ? point.profile : withLinkMBps(resolveProfile(point.profile), point.linkMBps)),
     clientErrors: 'record',
     trace: { windowSize: 0, observer: recorder.traceObserver },
   });
@@ -307,7 +323,6 @@ export async function runPoint(point: PointOptions, onFraction: (fraction: numbe
   };
   const queueOptions = { leaseMs: 600_000, lockWaitMs: 600_000, pollIntervalMs: 1_000 };
   let failedCalls = 0;
-  const textEncoder = new TextEncoder();
 
   const main = async (ports: Ports, context: ClientContext): Promise<void> => {
     const open = history.invoke(context.name, context.incarnation, 'open', ports.clock.now());
@@ -343,7 +358,7 @@ export async function runPoint(point: PointOptions, onFraction: (fraction: numbe
       const items = Array.from({ length: point.batch }, () => ({ body: `${context.name}/${(sequence += 1)}`, deliverAt: now }));
       const send = history.invoke(context.name, context.incarnation, 'send', now, { sends: items.map((item) => ({ id: undefined, body: item.body, deliverAt: item.deliverAt })) });
       try {
-        const ids = await client.sendBatch(items.map((item) => ({ body: textEncoder.encode(item.body), deliverAt: item.deliverAt })));
+        const ids = await client.sendBatch(items.map((item) => ({ body: workloadBody(item.body, point.bodyBytes), deliverAt: item.deliverAt })));
         ids.forEach((id, index) => (send.sends![index]!.id = id));
         history.complete(send, 'ok', ports.clock.now());
       } catch (error) {

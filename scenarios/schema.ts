@@ -22,6 +22,18 @@ export const numberParameter = z.union([
 ]);
 export type NumberParameter = z.infer<typeof numberParameter>;
 
+/** Largest message body a scenario may ask for (`workload.bodyBytes`). */
+export const maximumBodyBytes = 16 * 1024 * 1024;
+
+/** A number parameter whose every possible value is an integer from `minimum` to `maximum`. */
+function integerParameter(minimum: number, maximum: number): typeof numberParameter {
+  const inRange = (value: number): boolean => Number.isInteger(value) && value >= minimum && value <= maximum;
+  return numberParameter.refine(
+    (parameter) => (typeof parameter === 'number' ? inRange(parameter) : Array.isArray(parameter) ? parameter.every(inRange) : inRange(parameter.min) && inRange(parameter.max)),
+    { message: `expected integers from ${minimum} to ${maximum}` },
+  ) as unknown as typeof numberParameter;
+}
+
 export const booleanParameter = z.union([z.boolean(), z.array(z.boolean()).min(1)]);
 export type BooleanParameter = z.infer<typeof booleanParameter>;
 
@@ -103,6 +115,8 @@ export const latencyProfileSchema = z
     batteryBacked: z.boolean().default(false),
     /** The disk array (default: RAID-6 of 6 disks). */
     raid: raidSchema.optional(),
+    /** Throughput of the link to the share, MB/s each way, shared by all clients (0 = payloads take no time). */
+    linkMBps: z.number().finite().nonnegative().default(0),
   })
   .strict();
 
@@ -131,6 +145,8 @@ export const scenarioSchema = z
         processMs: numberParameter.default(1),
         releaseFraction: numberParameter.default(0),
         waitMs: numberParameter.default(2_000),
+        /** Bytes of each message body (0: just its label, a few bytes); at most 16 MiB. */
+        bodyBytes: integerParameter(0, maximumBodyBytes).default(0),
       })
       .strict(),
     queue: z
@@ -152,7 +168,7 @@ export const scenarioSchema = z
         error: (issue) =>
           typeof issue.input === 'string'
             ? `expected a profile name (${latencyProfileNames.join(', ')})`
-            : 'expected a profile object {name, roundTripMs, serviceMs, flushMs, jitterSigma?, serverWorkers?, batteryBacked?, raid?: {level: 5 | 6 | 10, disks?, degradedFactor?, rebuildFactor?, rebuildMs?}} with valid values',
+            : 'expected a profile object {name, roundTripMs, serviceMs, flushMs, jitterSigma?, serverWorkers?, batteryBacked?, raid?: {level: 5 | 6 | 10, disks?, degradedFactor?, rebuildFactor?, rebuildMs?}, linkMBps?} with valid values',
       })
       .default('lan-nvram'),
     nemesis: z

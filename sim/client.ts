@@ -327,10 +327,11 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     event.kind = RuntimeEvent.arrival;
     event.subject = call;
     call.event = event;
-    environment.scheduler.schedule(
-      event,
-      environment.scheduler.nowMs + extraMs + environment.latency.requestDelayMs(call.operation, this.client.latencyRandom, call),
-    );
+    let departMs = environment.scheduler.nowMs + extraMs;
+    const link = environment.latency.linkBytesPerMs;
+    // The bytes a write carries go onto the shared link first (a slow link queues them).
+    if (link !== undefined && call.data !== null && call.data.length > 0) departMs = environment.server.nas.transfer(true, departMs, call.data.length / link);
+    environment.scheduler.schedule(event, departMs + environment.latency.requestDelayMs(call.operation, this.client.latencyRandom, call));
     if (call.deadlineClientMs !== Number.POSITIVE_INFINITY) this.scheduleDeadline(call);
     return this.suspend(call);
   }
@@ -523,7 +524,12 @@ export class ClientRuntime implements EventHandler, CallOwner, SessionListener {
     call.event = event;
     // The reply leaves when the server's work on the request is done.
     const nowMs = environment.scheduler.nowMs;
-    const leaveMs = call.serviceEndMs > nowMs ? call.serviceEndMs : nowMs;
+    let leaveMs = call.serviceEndMs > nowMs ? call.serviceEndMs : nowMs;
+    const link = environment.latency.linkBytesPerMs;
+    // The bytes a read returns go back over the shared link (a slow link queues them).
+    if (link !== undefined && call.status === Status.success && call.value instanceof Uint8Array && call.value.length > 0) {
+      leaveMs = environment.server.nas.transfer(false, leaveMs, call.value.length / link);
+    }
     environment.scheduler.schedule(event, leaveMs + environment.latency.replyDelayMs(call.operation, this.client.latencyRandom, call));
   }
 

@@ -24,6 +24,12 @@ export interface LatencyModel {
   replyDelayMs(operation: Operation, random: RandomStream, call?: Call): number;
   /** The server's cost model; absent: no queueing, service time inside the reply delay. */
   readonly server?: ServerCostModel;
+  /**
+   * Throughput of the link between the clients and the share, bytes per ms, one way (shared by
+   * every client, one transfer at a time each way: NasState.transfer). Absent: payloads cost no
+   * time. Only payloads count: the bytes a write carries and a read returns.
+   */
+  readonly linkBytesPerMs?: number;
 }
 
 /** How the server spends time on requests (a model with queueing). */

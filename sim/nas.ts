@@ -173,6 +173,9 @@ export class NasState {
   readonly slowOplockClients = new Map<string, number>();
   /** When each worker is free again, ms. Sized by the latency model at the first request. */
   private workerFreeMs: Float64Array | null = null;
+  /** When the link to the share is free again, towards the share (requests) and back (replies), ms. */
+  private uplinkFreeMs = 0;
+  private downlinkFreeMs = 0;
 
   constructor(raid: RaidConfiguration) {
     this.raid = new RaidArray(raid);
@@ -274,6 +277,20 @@ export class NasState {
     // A storage request also waits out a stalled disk, holding its worker meanwhile.
     free[best] = start + serviceMs + (storage ? this.storageStallMs(start) : 0);
     return start;
+  }
+
+  /**
+   * Puts `transferMs` of payload on the link to the share, towards it (`toShare`, a request's
+   * written bytes) or back (a reply's read bytes), no earlier than `readyMs`: one transfer at a
+   * time each way, first come, first served, so clients sharing a slow link wait for each other.
+   * Returns when the last byte is on the wire.
+   */
+  transfer(toShare: boolean, readyMs: number, transferMs: number): number {
+    const free = toShare ? this.uplinkFreeMs : this.downlinkFreeMs;
+    const end = (free > readyMs ? free : readyMs) + transferMs;
+    if (toShare) this.uplinkFreeMs = end;
+    else this.downlinkFreeMs = end;
+    return end;
   }
 
   /** Requests waiting for or using a worker at `nowMs` (inspection). */

@@ -139,6 +139,57 @@ describe('a busy server queues requests first in, first out for its workers', ()
   });
 });
 
+describe('the link to the share: payloads take bytes / throughput, one at a time each way', () => {
+  // 1 ms round trip, no service time, no jitter: a call's cost is its round trips plus its payload.
+  const linked = (linkMBps: number): ProfileLatency =>
+    new ProfileLatency(resolveProfile({ name: 'link', roundTripMs: 1, serviceMs: 0, flushMs: 0, jitterSigma: 0, serverWorkers: 64, linkMBps }));
+
+  it('a write and a read of 100,000 bytes on a 10 MB/s link take 10 ms more each; small calls do not notice', async () => {
+    const simulation = new Simulation({ seed: 1, latency: linked(10), clockResolutionMs: 0, actimeoMs: 0, host: null });
+    const elapsed: Record<string, number> = {};
+    simulation.addClient('client', async ({ fs, clock }) => {
+      const time = async (name: string, call: () => Promise<unknown>): Promise<void> => {
+        const start = clock.now();
+        await call();
+        elapsed[name] = clock.now() - start;
+      };
+      const handle = await fs.open('file', { create: true });
+      await time('write', () => fs.write(handle, 0, new Uint8Array(100_000)));
+      await time('read', () => fs.read(handle, 0, 100_000));
+      await time('lock', () => fs.lock(handle, { offset: 0, length: 1 }));
+      await fs.unlock(handle, { offset: 0, length: 1 });
+      await time('readFile', () => fs.readFile('file'));
+    });
+    await simulation.run();
+    expect(simulation.client('client').status).toBe('finished');
+    // 100,000 bytes at 10^7 bytes per second: 10 ms.
+    expect(elapsed['write']).toBeCloseTo(1 + 10, 6);
+    expect(elapsed['read']).toBeCloseTo(1 + 10, 6);
+    expect(elapsed['lock']).toBeCloseTo(1, 6);
+    expect(elapsed['readFile']).toBeCloseTo(3 + 10, 6);
+  });
+
+  it('clients share the link: four simultaneous writes of 50,000 bytes end 5 ms apart; without a link, together', async () => {
+    const run = async (linkMBps: number): Promise<number[]> => {
+      const simulation = new Simulation({ seed: 3, latency: linked(linkMBps), clockResolutionMs: 0, actimeoMs: 0, tieBreak: 'sequence', host: null });
+      const ends: number[] = [];
+      for (let index = 0; index < 4; index += 1) {
+        simulation.addClient(`client-${index}`, async ({ fs, clock }) => {
+          const handle = await fs.open(`file-${index}`, { create: true });
+          const start = clock.now();
+          await fs.write(handle, 0, new Uint8Array(50_000));
+          ends.push(clock.now() - start);
+        });
+      }
+      await simulation.run();
+      return ends.sort((a, b) => a - b);
+    };
+    const shared = await run(10);
+    shared.forEach((elapsedMs, index) => expect(elapsedMs).toBeCloseTo(1 + 5 * (index + 1), 6));
+    expect(await run(0)).toEqual([1, 1, 1, 1]);
+  });
+});
+
 describe('profile descriptions', () => {
   it('a scenario profile is completed with defaults and checked', () => {
     const profile = resolveProfile({ name: 'mine', roundTripMs: 2, serviceMs: 1, flushMs: 3 });
@@ -150,5 +201,7 @@ describe('profile descriptions', () => {
     expect(() => resolveProfile({ name: 'bad', roundTripMs: 1, serviceMs: 1, flushMs: 0, serverWorkers: 0 })).toThrow(/serverWorkers/);
     expect(() => resolveProfile({ name: 'bad', roundTripMs: 1, serviceMs: 1, flushMs: 0, raid: { level: 10, disks: 5 } })).toThrow(/even/);
     expect(() => resolveProfile('lan-fast')).toThrow(/unknown; expected one of lan-nvram, lan-hdd-raid6, wan-branch/);
+    expect(profile.linkMBps).toBe(0);
+    expect(() => resolveProfile({ name: 'bad', roundTripMs: 1, serviceMs: 1, flushMs: 0, linkMBps: -5 })).toThrow(/linkMBps: expected a finite number >= 0, got -5/);
   });
 });

@@ -61,6 +61,13 @@ export interface LatencyProfile {
   /** Whether the write cache survives a power loss (NVRAM / battery). */
   readonly batteryBacked: boolean;
   readonly raid: RaidConfiguration;
+  /**
+   * Throughput of the link between the clients and the share, MB/s (10^6 bytes) each way, shared
+   * by all clients: payloads (the bytes a write carries, a read returns) take bytes / throughput
+   * on it, one at a time each way. 0: payloads take no time (the built-in profiles, and the
+   * model of cifs-nas-model.md section 4, which counts round trips and service only).
+   */
+  readonly linkMBps: number;
 }
 
 /** Default degraded factors by level (cifs-nas-model.md section 5: throughput drops 30 - 70 %). */
@@ -128,6 +135,7 @@ const builtinProfiles: Readonly<Record<LatencyProfileName, LatencyProfile>> = {
     serverWorkers: 32,
     batteryBacked: true,
     raid: { level: 6, disks: 12, degradedFactor: defaultDegradedFactor[6], rebuildFactor: 1.5, rebuildMs: 1_800_000 },
+    linkMBps: 0,
   },
   // A small NAS of hard disks in RAID-6 without a battery-backed cache: flushes reach the platters.
   'lan-hdd-raid6': {
@@ -139,6 +147,7 @@ const builtinProfiles: Readonly<Record<LatencyProfileName, LatencyProfile>> = {
     serverWorkers: 16,
     batteryBacked: false,
     raid: { level: 6, disks: 6, degradedFactor: defaultDegradedFactor[6], rebuildFactor: 1.5, rebuildMs: 7_200_000 },
+    linkMBps: 0,
   },
   // A branch office reaching the head office's NVRAM NAS over a WAN: the round trip dominates.
   'wan-branch': {
@@ -150,6 +159,7 @@ const builtinProfiles: Readonly<Record<LatencyProfileName, LatencyProfile>> = {
     serverWorkers: 32,
     batteryBacked: true,
     raid: { level: 6, disks: 12, degradedFactor: defaultDegradedFactor[6], rebuildFactor: 1.5, rebuildMs: 1_800_000 },
+    linkMBps: 0,
   },
 };
 
@@ -198,6 +208,7 @@ export interface LatencyProfileInput {
   readonly serverWorkers?: number;
   readonly batteryBacked?: boolean;
   readonly raid?: Partial<RaidConfiguration>;
+  readonly linkMBps?: number;
   readonly [key: string]: unknown;
 }
 
@@ -225,7 +236,13 @@ export function resolveProfile(profile: string | LatencyProfileInput): LatencyPr
     serverWorkers,
     batteryBacked,
     raid: resolveRaid(profile.raid, fallbackRaid, `latency profile ${name} raid`),
+    linkMBps: finiteAtLeast(`${name} linkMBps`, profile.linkMBps ?? 0, 0),
   };
+}
+
+/** A profile with its link throughput set (`nasq capacity --link-mbps`). */
+export function withLinkMBps(profile: LatencyProfile, linkMBps: number): LatencyProfile {
+  return { ...profile, raid: { ...profile.raid }, linkMBps: finiteAtLeast(`${profile.name} linkMBps`, linkMBps, 0) };
 }
 
 /** The median cost of one call of `operation` at an idle, healthy server, ms (the base of its distribution). */
@@ -243,12 +260,15 @@ export class ProfileLatency implements LatencyModel, ServerCostModel {
   readonly profile: LatencyProfile;
   readonly server: ServerCostModel = this;
   readonly workers: number;
+  readonly linkBytesPerMs: number | undefined;
   private readonly halfRoundTripMs: number;
   private readonly sigma: number;
 
   constructor(profile: LatencyProfile) {
     this.profile = profile;
     this.workers = profile.serverWorkers;
+    // MB/s is 10^6 bytes per 1,000 ms.
+    this.linkBytesPerMs = profile.linkMBps > 0 ? profile.linkMBps * 1_000 : undefined;
     this.halfRoundTripMs = profile.roundTripMs / 2;
     this.sigma = profile.jitterSigma;
   }
@@ -277,6 +297,6 @@ export class ProfileLatency implements LatencyModel, ServerCostModel {
 }
 
 /** The latency model for a scenario's profile (a name or the scenario's own description). */
-export function latencyModelFor(profile: string | LatencyProfileInput): ProfileLatency {
-  return new ProfileLatency(resolveProfile(profile));
+export function latencyModelFor(profile: string | LatencyProfileInput | LatencyProfile): ProfileLatency {
+  return new ProfileLatency(resolveProfile(profile as string | LatencyProfileInput));
 }
