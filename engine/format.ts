@@ -437,7 +437,7 @@ export type HeaderCopyResult = { ok: true; header: Header } | { ok: false; defec
  * journal image's offset and state) without decoding it. Returns its defect, or undefined if it
  * is sound; then `journalOffsets` (if given) holds the slot offset of each journal image.
  */
-function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[] | undefined, seals?: ImageSeals): string | undefined {
+function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[] | undefined, seals?: ImageSeals, wholeCopy = true): string | undefined {
   if (bytes.length < at + headerFixedSize) return `header copy at ${at} is cut short (${Math.max(0, bytes.length - at)} bytes)`;
   const view = viewOf(bytes);
   const base = bytes.byteOffset + at;
@@ -449,7 +449,8 @@ function headerCopyDefect(bytes: Uint8Array, at: number, journalOffsets: number[
   if (storedSlotSize !== slotSize) return `header copy at ${at} has slot size ${storedSlotSize}, expected ${slotSize}`;
   const journalLength = view.getUint32(base + 20, true);
   if (journalLength > journalCapacity) return `header copy at ${at} says its journal holds ${journalLength} images, at most ${journalCapacity} fit`;
-  if (bytes.length < at + headerCopySize) return `header copy at ${at} is cut short`;
+  // A copy is read as far as its journal; a prefix read of the region (wholeCopy false) may end there.
+  if (bytes.length < (wholeCopy ? at + headerCopySize : at + headerFixedSize + journalLength * slotSize)) return `header copy at ${at} is cut short`;
   const stored = view.getUint32(base + checksumAt, true);
   const computed = headerChecksum(bytes, at, journalLength, seals);
   if (stored !== computed) return `header copy at ${at} has checksum ${hex(stored)}, expected ${hex(computed)}`;
@@ -538,6 +539,37 @@ export interface CycleHeader {
   journalOffsets: number[];
   /** Every journal image's own checksum is right (else they are resealed before being written again). */
   imagesSealed: boolean;
+}
+
+/**
+ * `chooseCycleHeader` from the first bytes of the header region only, or undefined when they do
+ * not settle it: a lock cycle reads a prefix that holds all of copy A and the used part of copy B
+ * in the common case (about 10 of the 16 KB), and reads the whole region only when copy B's
+ * journal is longer than the prefix, or the newer copy is damaged (then the whole-region rules
+ * decide, as before). When the prefix settles it, the choice is the whole region's: the copy
+ * with the higher generation, sound. (One difference, for a kernel file cut short inside copy B,
+ * which is corrupt anyway: the newer copy B, whole up to its journal's end, is taken where the
+ * whole-region rule would fall back to copy A.)
+ */
+export function choosePrefixCycleHeader(prefix: Uint8Array): CycleHeader | undefined {
+  if (prefix.length < headerCopySize + headerFixedSize || prefix.length >= headerRegionSize) return undefined;
+  const view = viewOf(prefix);
+  const firstGeneration = view.getFloat64(prefix.byteOffset + 8, true);
+  const secondGeneration = view.getFloat64(prefix.byteOffset + headerCopySize + 8, true);
+  const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
+  const at = newer * headerCopySize;
+  const journalLength = view.getUint32(prefix.byteOffset + at + 20, true);
+  if (journalLength > journalCapacity || at + headerFixedSize + journalLength * slotSize > prefix.length) return undefined;
+  const journalOffsets: number[] = [];
+  const seals: ImageSeals = { allSound: false };
+  if (headerCopyDefect(prefix, at, journalOffsets, seals, false) !== undefined) return undefined;
+  return { header: decodeHeaderFields(prefix, at, []), copy: newer, journalBytes: prefix, journalAt: at + headerFixedSize, journalOffsets, imagesSealed: seals.allSound };
+}
+
+/** The journal length copy B claims (0 if the bytes do not reach it; at most the capacity). */
+export function secondCopyJournalLength(region: Uint8Array): number {
+  if (region.length < headerCopySize + 24) return 0;
+  return Math.min(journalCapacity, viewOf(region).getUint32(region.byteOffset + headerCopySize + 20, true));
 }
 
 /**

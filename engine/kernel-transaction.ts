@@ -17,6 +17,7 @@
 import { bytesToOverwrite } from './byte-slab.js';
 import { NasqError, assert } from './errors.js';
 import {
+  choosePrefixCycleHeader,
   chooseCycleHeader,
   decodeSlot,
   decodeSoundSlot,
@@ -28,11 +29,13 @@ import {
   isSlotOffset,
   journalCapacity,
   resealSlot,
+  secondCopyJournalLength,
   sealHeaderCopyOfSealedImages,
   slotDefect,
   slotSize,
   slotsOffset,
   validateHeaderFields,
+  type CycleHeader,
   type Header,
   type Slot,
 } from './format.js';
@@ -54,6 +57,12 @@ export interface TransactionOptions {
    * another transaction while this one is in use (a client passes its own, one cycle at a time).
    */
   readonly regionBuffer?: Uint8Array;
+  /**
+   * Read only this many bytes of the header region first (all of copy A and the start of copy B):
+   * enough when copy B's journal ends inside them; else the whole region is read (a second read).
+   * Default: the whole region at once.
+   */
+  readonly prefixBytes?: number;
 }
 
 /** Images one item of any operation may dirty at most; batches checkpoint below the capacity. */
@@ -99,6 +108,10 @@ export class KernelTransaction {
   private readonly dirty = new Map<number, Slot>();
   private readonly diskCache = new Map<number, Slot>();
   private headerChanged = false;
+  /** The journal length copy B claimed at the read: what a prefix read must cover next time. */
+  secondCopyJournalLength = 0;
+  /** The read of the header region took a second, whole read (the prefix did not settle it). */
+  readTwice = false;
   /** Port calls this transaction made (reads and writes), for diagnostics. */
   commits = 0;
 
@@ -124,13 +137,28 @@ export class KernelTransaction {
 
   /** Reads the header region (the caller holds the header lock) and starts a transaction. */
   static async begin(fs: FileSystem, handle: FileHandle, options: TransactionOptions): Promise<KernelTransaction> {
-    const region = await fs.read(handle, 0, headerRegionSize, options.regionBuffer);
-    const chosen = chooseCycleHeader(region);
+    const prefixBytes = options.prefixBytes;
+    let region: Uint8Array | undefined;
+    let chosen: CycleHeader | undefined;
+    let readTwice = false;
+    if (prefixBytes !== undefined && prefixBytes < headerRegionSize) {
+      region = await fs.read(handle, 0, prefixBytes, options.regionBuffer);
+      // A short read means a file shorter than the prefix: the whole-region rules judge it.
+      if (region.length === prefixBytes) chosen = choosePrefixCycleHeader(region);
+      readTwice = chosen === undefined;
+    }
+    if (chosen === undefined) {
+      region = await fs.read(handle, 0, headerRegionSize, options.regionBuffer);
+      chosen = chooseCycleHeader(region);
+    }
     const defect = validateHeaderFields(chosen.header);
     if (defect !== undefined) {
       throw new NasqError('CORRUPT', `kernel header: ${defect}`, { details: { structure: 'header', generation: chosen.header.generation } });
     }
-    return new KernelTransaction(fs, handle, options, chosen.header, chosen.copy, chosen.journalBytes, chosen.journalAt, chosen.journalOffsets, chosen.imagesSealed);
+    const transaction = new KernelTransaction(fs, handle, options, chosen.header, chosen.copy, chosen.journalBytes, chosen.journalAt, chosen.journalOffsets, chosen.imagesSealed);
+    transaction.secondCopyJournalLength = secondCopyJournalLength(region!);
+    transaction.readTwice = readTwice;
+    return transaction;
   }
 
   /** Marks the header as changed (slot changes mark it on their own). */
