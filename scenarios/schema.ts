@@ -162,7 +162,7 @@ export const scenarioSchema = z
       })
       .strict()
       .prefault({}),
-    /** A named profile (see `nasq scenarios --profiles`) or a profile of your own. */
+    /** A named profile (docs/latency-profiles.md: lan-nvram, lan-hdd-raid6, wan-branch) or a profile of your own. */
     latency: z
       .union([latencyProfileNameSchema, latencyProfileSchema], {
         error: (issue) =>
