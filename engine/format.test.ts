@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { crc32c } from './crc32.js';
 import {
   decodeHeaderCopy,
+  emptyQueueHeader,
   emptySlot,
   encodeHeader,
   encodeSlot,
@@ -16,29 +17,7 @@ import {
   type Header,
 } from './format.js';
 
-const header = (journal: Header['journal']): Header => ({
-  generation: 5,
-  totalSlots: 4,
-  emptyCount: 4,
-  pendingCount: 0,
-  unreadCount: 0,
-  firstUnreadOffset: 0,
-  lastUnreadOffset: 0,
-  firstEmptyOffset: slotOffsetOf(0),
-  firstPendingOffset: 0,
-  lastPendingOffset: 0,
-  firstUnreadPriority: 0,
-  lastUnreadPriority: 0,
-  lastUnreadSendSequence: 0,
-  firstPendingExpiry: 0,
-  nextSendSequence: 1,
-  nextClientId: 1,
-  nextLeaseToken: 1,
-  reclaimEpoch: 0,
-  maximumDeliveries: 10,
-  deadCount: 0,
-  journal,
-});
+const header = (journal: Header['journal']): Header => ({ ...emptyQueueHeader(4, 10), generation: 5, journal });
 
 describe('format', () => {
   it('computes CRC-32C (Castagnoli) of the standard check string', () => {

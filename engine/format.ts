@@ -170,6 +170,33 @@ export function emptySlot(offset: number, next: number, stamp: number): Slot {
   };
 }
 
+/** The header of a new queue of `totalSlots` empty slots (generation 1, an empty journal). */
+export function emptyQueueHeader(totalSlots: number, maximumDeliveries: number): Header {
+  return {
+    generation: 1,
+    totalSlots,
+    emptyCount: totalSlots,
+    pendingCount: 0,
+    unreadCount: 0,
+    firstUnreadOffset: noOffset,
+    lastUnreadOffset: noOffset,
+    firstEmptyOffset: slotOffsetOf(0),
+    firstPendingOffset: noOffset,
+    lastPendingOffset: noOffset,
+    firstUnreadPriority: 0,
+    lastUnreadPriority: 0,
+    lastUnreadSendSequence: 0,
+    firstPendingExpiry: 0,
+    nextSendSequence: 1,
+    nextClientId: 1,
+    nextLeaseToken: 1,
+    reclaimEpoch: 0,
+    maximumDeliveries,
+    deadCount: 0,
+    journal: [],
+  };
+}
+
 /** A copy of a slot, field by field (cheaper than a spread, and of the one slot shape). */
 export function copySlot(slot: Slot): Slot {
   return {

@@ -13,6 +13,7 @@ import {
   chooseCycleHeader,
   chooseHeader,
   choosePrefixCycleHeader,
+  emptyQueueHeader,
   emptySlot,
   encodeHeader,
   headerCopySize,
@@ -29,29 +30,7 @@ const totalSlots = 64;
 
 function header(generation: number, journalLength: number): Header {
   const journal = Array.from({ length: journalLength }, (_, index) => emptySlot(slotOffsetOf(index), index + 1 < totalSlots ? slotOffsetOf(index + 1) : 0, generation));
-  return {
-    generation,
-    totalSlots,
-    emptyCount: totalSlots,
-    pendingCount: 0,
-    unreadCount: 0,
-    firstUnreadOffset: 0,
-    lastUnreadOffset: 0,
-    firstEmptyOffset: slotOffsetOf(0),
-    firstPendingOffset: 0,
-    lastPendingOffset: 0,
-    firstUnreadPriority: 0,
-    lastUnreadPriority: 0,
-    lastUnreadSendSequence: 0,
-    firstPendingExpiry: 0,
-    nextSendSequence: 1,
-    nextClientId: 1,
-    nextLeaseToken: 1,
-    reclaimEpoch: 0,
-    maximumDeliveries: 10,
-    deadCount: 0,
-    journal,
-  };
+  return { ...emptyQueueHeader(totalSlots, 10), generation, journal };
 }
 
 /** A header region of two copies; `stale` fills what lies after each copy's journal. */

@@ -15,6 +15,7 @@ import {
   SlotState,
   comesBefore,
   copySlot,
+  emptyQueueHeader,
   emptySlot,
   encodeHeader,
   expiresBefore,
@@ -213,29 +214,7 @@ export async function createQueue(ports: Ports, directory: string, options: Crea
   }
   await fs.writeFile(joinPath(directory, queueLayout.bell), new Uint8Array(0));
 
-  const header: Header = {
-    generation: 1,
-    totalSlots: slots,
-    emptyCount: slots,
-    pendingCount: 0,
-    unreadCount: 0,
-    firstUnreadOffset: noOffset,
-    lastUnreadOffset: noOffset,
-    firstEmptyOffset: slotOffsetOf(0),
-    firstPendingOffset: noOffset,
-    lastPendingOffset: noOffset,
-    firstUnreadPriority: 0,
-    lastUnreadPriority: 0,
-    lastUnreadSendSequence: 0,
-    firstPendingExpiry: 0,
-    nextSendSequence: 1,
-    nextClientId: 1,
-    nextLeaseToken: 1,
-    reclaimEpoch: 0,
-    maximumDeliveries,
-    deadCount: 0,
-    journal: [],
-  };
+  const header = emptyQueueHeader(slots, maximumDeliveries);
   const bytes = new Uint8Array(kernelFileSize(slots));
   bytes.set(encodeHeader(header), 0);
   bytes.set(encodeHeader({ ...header, generation: 0 }), headerCopySize);
