@@ -21,6 +21,7 @@ import type {
   WatchHandle,
   WriteFileOptions,
 } from '../engine/ports.js';
+import { isReadBuffer } from '../engine/ports.js';
 import { LockTable } from './lock-table.js';
 import { WatchQueue, type WatchEventKind } from './watch-queue.js';
 
@@ -129,7 +130,7 @@ export class MemoryFileSystem implements FileSystem {
   async read(handle: FileHandle, position: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const open = this.live(handle);
     this.checkAccess(open.path, open.id, position, length, 'read');
-    if (into !== undefined && !(into instanceof Uint8Array && into.length >= length)) {
+    if (!isReadBuffer(into, length)) {
       throw new NasqError('INVALID_ARGUMENT', `read: into must be a Uint8Array of at least ${length} bytes`);
     }
     const buffer = into === undefined ? new Uint8Array(length) : into.subarray(0, length);

@@ -62,6 +62,7 @@ import type {
   WatchHandle,
   WriteFileOptions,
 } from '../engine/ports.js';
+import { isReadBuffer } from '../engine/ports.js';
 import { isValidRange, LockTable, type HeldLock } from './lock-table.js';
 import { NodeDirectoryWatch } from './node-directory-watch.js';
 import { errnoOf, isLockBusyError, nasqErrorFromNode } from './node-errors.js';
@@ -609,7 +610,7 @@ export class NodeFileSystem implements FileSystem {
     const state = this.#openState(handle, 'read');
     requireByteCount('read', 'position', position);
     requireByteCount('read', 'length', length);
-    if (into !== undefined && !(into instanceof Uint8Array && into.length >= length)) {
+    if (!isReadBuffer(into, length)) {
       throw invalidArgument('read', 'into', `a Uint8Array of at least ${length} bytes`, into);
     }
     if (length === 0) return new Uint8Array(0);

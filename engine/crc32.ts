@@ -47,7 +47,8 @@ const hostIsLittleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
  * Word views of the last two buffers checksummed (a lock cycle alternates between the header
  * region it read, a client's own buffer, and the copy it writes, carved from a few big slabs):
- * saves a view per call.
+ * saves a view per call. The same two-entry cache as format.ts's viewOf, kept apart on purpose
+ * (see there: shared, it made the loads through the views polymorphic).
  */
 let wordsBuffer: ArrayBufferLike | undefined;
 let wordsOfBuffer: Int32Array | undefined;

@@ -231,7 +231,9 @@ export function copySlot(slot: Slot): Slot {
  * cycle, and a DataView per slot (or per field) was a large share of their cost. The views of the
  * last two buffers are kept, because a cycle alternates between two: the header region it read
  * (a client's own buffer) and the copy it writes (a slab). Holding on to them keeps them alive a
- * little longer; nothing else.
+ * little longer; nothing else. crc32.ts keeps its word views the same way, in code of its own on
+ * purpose: one shared cache class handing out DataViews here and Int32Arrays there made the loads
+ * through them polymorphic, and the whole simulator run measurably slower (about 5 %).
  */
 let viewBytes: Uint8Array | undefined;
 let viewBuffer: ArrayBufferLike | undefined;
@@ -245,11 +247,7 @@ function viewOf(bytes: Uint8Array): DataView {
   if (buffer !== viewBuffer) {
     const lastBuffer = viewBuffer;
     const lastView = viewOfBuffer;
-    if (buffer === previousViewBuffer) {
-      viewOfBuffer = previousViewOfBuffer;
-    } else {
-      viewOfBuffer = new DataView(buffer);
-    }
+    viewOfBuffer = buffer === previousViewBuffer ? previousViewOfBuffer : new DataView(buffer);
     viewBuffer = buffer;
     previousViewBuffer = lastBuffer;
     previousViewOfBuffer = lastView;
@@ -580,23 +578,41 @@ export interface CycleHeader {
  */
 export function choosePrefixCycleHeader(prefix: Uint8Array): CycleHeader | undefined {
   if (prefix.length < headerCopySize + headerFixedSize || prefix.length >= headerRegionSize) return undefined;
-  const view = viewOf(prefix);
-  const firstGeneration = view.getFloat64(prefix.byteOffset + 8, true);
-  const secondGeneration = view.getFloat64(prefix.byteOffset + headerCopySize + 8, true);
-  const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
-  const at = newer * headerCopySize;
-  const journalLength = view.getUint32(prefix.byteOffset + at + 20, true);
-  if (journalLength > journalCapacity || at + headerFixedSize + journalLength * slotSize > prefix.length) return undefined;
-  const journalOffsets: number[] = [];
-  const seals: ImageSeals = { allSound: false };
-  if (headerCopyDefect(prefix, at, journalOffsets, seals, false) !== undefined) return undefined;
-  return { header: decodeHeaderFields(prefix, at, []), copy: newer, journalBytes: prefix, journalAt: at + headerFixedSize, journalOffsets, imagesSealed: seals.allSound };
+  // The newer copy must be whole up to its journal's end (a copy cut short there is a defect).
+  return soundNewerCopy(prefix, false);
 }
 
-/** The journal length copy B claims (0 if the bytes do not reach it; at most the capacity). */
-export function secondCopyJournalLength(region: Uint8Array): number {
-  if (region.length < headerCopySize + 24) return 0;
-  return Math.min(journalCapacity, viewOf(region).getUint32(region.byteOffset + headerCopySize + 20, true));
+/**
+ * How many bytes of the header region a prefix read needs to hold copy B's fields and a journal
+ * of `journalLength` images (all of copy A comes first): at most the whole region.
+ */
+export function headerPrefixBytes(journalLength: number): number {
+  return Math.min(headerRegionSize, headerCopySize + headerFixedSize + Math.min(journalCapacity, journalLength) * slotSize);
+}
+
+/** `headerPrefixBytes` of the journal copy B claims in `region` (its fields only, if it claims none or too many). */
+export function headerPrefixBytesFor(region: Uint8Array): number {
+  if (region.length < headerCopySize + headerFixedSize) return headerPrefixBytes(0);
+  return headerPrefixBytes(viewOf(region).getUint32(region.byteOffset + headerCopySize + 20, true));
+}
+
+/** Which copy claims the higher generation (copy A on a tie). */
+function newerCopy(region: Uint8Array): 0 | 1 {
+  const view = viewOf(region);
+  return view.getFloat64(region.byteOffset + headerCopySize + 8, true) > view.getFloat64(region.byteOffset + 8, true) ? 1 : 0;
+}
+
+/**
+ * The fast path of a cycle: the copy that claims the higher generation, if it is sound (checked
+ * whole, or as far as its journal when `wholeCopy` is false), with its journal left as bytes.
+ */
+function soundNewerCopy(region: Uint8Array, wholeCopy: boolean): CycleHeader | undefined {
+  const newer = newerCopy(region);
+  const at = newer * headerCopySize;
+  const journalOffsets: number[] = [];
+  const seals: ImageSeals = { allSound: false };
+  if (headerCopyDefect(region, at, journalOffsets, seals, wholeCopy) !== undefined) return undefined;
+  return { header: decodeHeaderFields(region, at, []), copy: newer, journalBytes: region, journalAt: at + headerFixedSize, journalOffsets, imagesSealed: seals.allSound };
 }
 
 /**
@@ -605,16 +621,8 @@ export function secondCopyJournalLength(region: Uint8Array): number {
  */
 export function chooseCycleHeader(region: Uint8Array): CycleHeader {
   if (region.length >= headerRegionSize) {
-    const view = viewOf(region);
-    const firstGeneration = view.getFloat64(region.byteOffset + 8, true);
-    const secondGeneration = view.getFloat64(region.byteOffset + headerCopySize + 8, true);
-    const newer: 0 | 1 = secondGeneration > firstGeneration ? 1 : 0;
-    const at = newer * headerCopySize;
-    const journalOffsets: number[] = [];
-    const seals: ImageSeals = { allSound: false };
-    if (headerCopyDefect(region, at, journalOffsets, seals) === undefined) {
-      return { header: decodeHeaderFields(region, at, []), copy: newer, journalBytes: region, journalAt: at + headerFixedSize, journalOffsets, imagesSealed: seals.allSound };
-    }
+    const chosen = soundNewerCopy(region, true);
+    if (chosen !== undefined) return chosen;
   }
   // The slow path (a damaged or short copy): exactly chooseHeader's choice among both copies.
   const chosen = chooseHeader(region, { verifyBoth: true });
@@ -645,17 +653,16 @@ export function chooseHeader(region: Uint8Array, options: { verifyBoth?: boolean
   const decodeImage = options.decodeImage ?? decodeJournalImage;
   // Only the chosen copy's journal is decoded; the other copy is only verified.
   const decode = (copy: 0 | 1): Header => decodeSoundHeaderCopy(region, copy * headerCopySize, decodeImage);
-  const generationOf = (copy: 0 | 1): number => viewOf(region).getFloat64(region.byteOffset + copy * headerCopySize + 8, true);
   if (options.verifyBoth !== true && region.length >= headerRegionSize) {
     // Fast path of every lock cycle: verify only the copy that claims the higher generation; the
     // other is checked only if that one fails.
-    const newer: 0 | 1 = generationOf(1) > generationOf(0) ? 1 : 0;
+    const newer = newerCopy(region);
     if (headerCopyDefect(region, newer * headerCopySize, undefined) === undefined) return { header: decode(newer), copy: newer, otherDefect: undefined };
   }
   const firstDefect = headerCopyDefect(region, 0, undefined);
   const secondDefect = headerCopyDefect(region, headerCopySize, undefined);
   if (firstDefect === undefined && secondDefect === undefined) {
-    const newer: 0 | 1 = generationOf(1) > generationOf(0) ? 1 : 0;
+    const newer = newerCopy(region);
     return { header: decode(newer), copy: newer, otherDefect: undefined };
   }
   if (firstDefect === undefined) return { header: decode(0), copy: 0, otherDefect: secondDefect };

@@ -25,11 +25,11 @@ import {
   encodeSlot,
   headerCopySize,
   headerFixedSize,
+  headerPrefixBytesFor,
   headerRegionSize,
   isSlotOffset,
   journalCapacity,
   resealSlot,
-  secondCopyJournalLength,
   sealHeaderCopyOfSealedImages,
   slotDefect,
   slotSize,
@@ -108,10 +108,8 @@ export class KernelTransaction {
   private readonly dirty = new Map<number, Slot>();
   private readonly diskCache = new Map<number, Slot>();
   private headerChanged = false;
-  /** The journal length copy B claimed at the read: what a prefix read must cover next time. */
-  secondCopyJournalLength = 0;
-  /** The read of the header region took a second, whole read (the prefix did not settle it). */
-  readTwice = false;
+  /** Bytes a prefix read must have to cover copy B's journal as this read found it (headerPrefixBytes). */
+  prefixBytesNeeded = 0;
   /** Port calls this transaction made (reads and writes), for diagnostics. */
   commits = 0;
 
@@ -140,12 +138,10 @@ export class KernelTransaction {
     const prefixBytes = options.prefixBytes;
     let region: Uint8Array | undefined;
     let chosen: CycleHeader | undefined;
-    let readTwice = false;
     if (prefixBytes !== undefined && prefixBytes < headerRegionSize) {
       region = await fs.read(handle, 0, prefixBytes, options.regionBuffer);
       // A short read means a file shorter than the prefix: the whole-region rules judge it.
       if (region.length === prefixBytes) chosen = choosePrefixCycleHeader(region);
-      readTwice = chosen === undefined;
     }
     if (chosen === undefined) {
       region = await fs.read(handle, 0, headerRegionSize, options.regionBuffer);
@@ -156,8 +152,7 @@ export class KernelTransaction {
       throw new NasqError('CORRUPT', `kernel header: ${defect}`, { details: { structure: 'header', generation: chosen.header.generation } });
     }
     const transaction = new KernelTransaction(fs, handle, options, chosen.header, chosen.copy, chosen.journalBytes, chosen.journalAt, chosen.journalOffsets, chosen.imagesSealed);
-    transaction.secondCopyJournalLength = secondCopyJournalLength(region!);
-    transaction.readTwice = readTwice;
+    transaction.prefixBytesNeeded = headerPrefixBytesFor(region!);
     return transaction;
   }
 

@@ -82,6 +82,11 @@ export interface WatchFilter {
 /** The result of waiting on a watch. 'overflow' means events were dropped: re-check everything. */
 export type WaitResult = 'changed' | 'timeout' | 'overflow';
 
+/** Whether `into` is usable as FileSystem.read's buffer for `length` bytes (or absent). */
+export function isReadBuffer(into: unknown, length: number): boolean {
+  return into === undefined || (into instanceof Uint8Array && into.length >= length);
+}
+
 /** An asynchronous file system with SMB-style byte-range locks. */
 export interface FileSystem {
   open(path: string, options?: OpenOptions): Promise<FileHandle>;

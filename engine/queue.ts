@@ -20,7 +20,7 @@ import {
   encodeHeader,
   expiresBefore,
   headerCopySize,
-  headerFixedSize,
+  headerPrefixBytes,
   headerRegionSize,
   journalCapacity,
   kernelFileSize,
@@ -32,7 +32,6 @@ import {
   parseMessageId,
   slotFlagFilling,
   slotOffsetOf,
-  slotSize,
   type Header,
   type Slot,
 } from './format.js';
@@ -259,7 +258,7 @@ export class QueueClient {
    * is not for concurrent use), not a new one per cycle.
    */
   private readonly headerRegion = new Uint8Array(headerRegionSize);
-  /** Bytes of the header region a cycle reads first (learnHeaderPrefix). */
+  /** Bytes of the header region a cycle reads first (beginTransaction). */
   private headerPrefixBytes: number;
   private watch: WatchHandle | undefined;
   private messageSequence = 0;
@@ -274,7 +273,7 @@ export class QueueClient {
     this.fs = ports.fs;
     this.clock = ports.clock;
     this.bodies = new BodyStore(this.fs, directory, queueLayout.messages, () => this.options.durable);
-    this.headerPrefixBytes = Math.min(headerRegionSize, headerCopySize + headerFixedSize + Math.min(journalCapacity, options.journalSoftLimit + maximumImagesPerItem) * slotSize);
+    this.headerPrefixBytes = headerPrefixBytes(options.journalSoftLimit + maximumImagesPerItem);
   }
 
   /** Opens a queue and registers a new client id in its header. */
@@ -680,14 +679,7 @@ export class QueueClient {
   protected async cycle(readAheadSlots: number, work: (transaction: KernelTransaction) => Promise<void>): Promise<void> {
     await this.underHeaderLock('exclusive', async (kernel) => {
       this.counters.cycles += 1;
-      const transaction = await KernelTransaction.begin(this.fs, kernel, {
-        durable: this.options.durable,
-        journalSoftLimit: this.options.journalSoftLimit,
-        readAheadSlots: Math.max(1, Math.min(readAheadSlots, 64)),
-        regionBuffer: this.headerRegion,
-        prefixBytes: this.headerPrefixBytes,
-      });
-      this.learnHeaderPrefix(transaction);
+      const transaction = await this.beginTransaction(kernel, this.options.durable, Math.max(1, Math.min(readAheadSlots, 64)));
       await work(transaction);
       await transaction.commit();
     });
@@ -778,26 +770,27 @@ export class QueueClient {
   }
 
   /**
-   * How much of the header region the next cycle reads first: all of copy A and copy B's fields
-   * and journal as long as the longest seen so far (starting from this client's soft limit plus
-   * one item's images). A longer journal costs that cycle a second, whole read, and is then
-   * covered. About 10 of the 16 KB in the common case: less to move on every lock cycle.
+   * Reads the header (the caller holds the header lock) into this client's buffer, first as far
+   * as `headerPrefixBytes`: all of copy A and copy B's fields and journal as long as the longest
+   * seen so far (starting from this client's soft limit plus one item's images). A longer journal
+   * costs that cycle a second, whole read, and is covered from then on. About 10 of the 16 KB in
+   * the common case: less to move on every lock cycle.
    */
-  private learnHeaderPrefix(transaction: KernelTransaction): void {
-    const needed = headerCopySize + headerFixedSize + transaction.secondCopyJournalLength * slotSize;
-    if (needed > this.headerPrefixBytes) this.headerPrefixBytes = Math.min(headerRegionSize, needed);
+  private async beginTransaction(kernel: FileHandle, durable: boolean, readAheadSlots: number): Promise<KernelTransaction> {
+    const transaction = await KernelTransaction.begin(this.fs, kernel, {
+      durable,
+      journalSoftLimit: this.options.journalSoftLimit,
+      readAheadSlots,
+      regionBuffer: this.headerRegion,
+      prefixBytes: this.headerPrefixBytes,
+    });
+    this.headerPrefixBytes = Math.max(this.headerPrefixBytes, transaction.prefixBytesNeeded);
+    return transaction;
   }
 
   private async readHeaderShared(): Promise<Header> {
     return await this.underHeaderLock('shared', async (kernel) => {
-      const transaction = await KernelTransaction.begin(this.fs, kernel, {
-        durable: false,
-        journalSoftLimit: this.options.journalSoftLimit,
-        readAheadSlots: 1,
-        regionBuffer: this.headerRegion,
-        prefixBytes: this.headerPrefixBytes,
-      });
-      this.learnHeaderPrefix(transaction);
+      const transaction = await this.beginTransaction(kernel, false, 1);
       return transaction.header;
     });
   }

@@ -30,7 +30,7 @@ import type { FaultKind } from '../scenarios/schema.js';
 import { faultKinds } from '../scenarios/schema.js';
 import type { ClientContext } from '../sim/client.js';
 import { type NemesisFault, defaultFaultParameters, installNemesis } from '../sim/nemesis.js';
-import { latencyModelFor, resolveProfile, withLinkMBps } from '../sim/profiles.js';
+import { ProfileLatency, resolveProfile, withLinkMBps } from '../sim/profiles.js';
 import { Simulation } from '../sim/simulation.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from './histogram.js';
 import { MetricsCollector, type RunMetrics } from './metrics.js';
@@ -293,7 +293,7 @@ export async function runPoint(point: PointOptions, onFraction: (fraction: numbe
   const recorder = new MetricsCollector().startRun(kernelPath);
   const simulation = new Simulation({
     seed: point.seed,
-    latency: latencyModelFor(point.linkMBps === undefined ? point.profile : withLinkMBps(resolveProfile(point.profile), point.linkMBps)),
+    latency: new ProfileLatency(point.linkMBps === undefined ? resolveProfile(point.profile) : withLinkMBps(resolveProfile(point.profile), point.linkMBps)),
     clientErrors: 'record',
     trace: { windowSize: 0, observer: recorder.traceObserver },
   });

@@ -37,6 +37,7 @@ import type {
   WatchHandle,
   WriteFileOptions,
 } from '../engine/ports.js';
+import { isReadBuffer } from '../engine/ports.js';
 import { type EventHandler, SimEvent } from './event-queue.js';
 import type { LatencyModel } from './latency.js';
 import { AdmissionStep, opensFile, touchesStorage } from './nas.js';
@@ -850,7 +851,7 @@ export class SimFileSystem implements FileSystem {
       call.value = invalidArgument(`read: position and length must be non-negative safe integers, got ${position} and ${length}`);
       return this.fail(call);
     }
-    if (into !== undefined && !(into instanceof Uint8Array && into.length >= length)) {
+    if (!isReadBuffer(into, length)) {
       call.value = invalidArgument(`read: into must be a Uint8Array of at least ${length} bytes, got ${into instanceof Uint8Array ? `${into.length} bytes` : typeof into}`);
       return this.fail(call);
     }

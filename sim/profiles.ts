@@ -297,6 +297,6 @@ export class ProfileLatency implements LatencyModel, ServerCostModel {
 }
 
 /** The latency model for a scenario's profile (a name or the scenario's own description). */
-export function latencyModelFor(profile: string | LatencyProfileInput | LatencyProfile): ProfileLatency {
-  return new ProfileLatency(resolveProfile(profile as string | LatencyProfileInput));
+export function latencyModelFor(profile: string | LatencyProfileInput): ProfileLatency {
+  return new ProfileLatency(resolveProfile(profile));
 }
