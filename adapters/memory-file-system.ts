@@ -20,6 +20,7 @@ import type {
   WatchFilter,
   WatchHandle,
   WriteFileOptions,
+  UnlinkOptions,
 } from '../engine/ports.js';
 import { isReadBuffer } from '../engine/ports.js';
 import { LockTable } from './lock-table.js';
@@ -265,7 +266,8 @@ export class MemoryFileSystem implements FileSystem {
     this.notify(target, 'fileName');
   }
 
-  async unlink(path: string): Promise<void> {
+  /** In memory there is nothing to flush: `sync` changes nothing. */
+  async unlink(path: string, _options?: UnlinkOptions): Promise<void> {
     const name = normalize(path);
     try {
       this.volume.unlinkSync(name);

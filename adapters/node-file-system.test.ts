@@ -214,6 +214,11 @@ describe('NodeFileSystem: files', () => {
     await expectCode(fileSystem.unlink('dir/a'), 'NOT_FOUND');
     await expectCode(fileSystem.stat('dir/a'), 'NOT_FOUND');
     await expectCode(fileSystem.readdir('nowhere'), 'NOT_FOUND');
+    // A durable delete (the directory is flushed too); a name already gone is still NOT_FOUND.
+    await fileSystem.unlink('dir/b', { sync: true });
+    expect(await fileSystem.readdir('dir')).toEqual(['C', 'a0', 'deep']);
+    await expectCode(fileSystem.unlink('dir/b', { sync: true }), 'NOT_FOUND');
+    await expectCode(fileSystem.unlink('nowhere/b', { sync: true }), 'NOT_FOUND');
   });
 
   it('renames without ever replacing the target', async () => {

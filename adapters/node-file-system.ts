@@ -61,6 +61,7 @@ import type {
   WatchFilter,
   WatchHandle,
   WriteFileOptions,
+  UnlinkOptions,
 } from '../engine/ports.js';
 import { isReadBuffer } from '../engine/ports.js';
 import { isValidRange, LockTable, type HeldLock } from './lock-table.js';
@@ -877,13 +878,24 @@ export class NodeFileSystem implements FileSystem {
     }
   }
 
-  async unlink(path: string): Promise<void> {
+  async unlink(path: string, options: UnlinkOptions = {}): Promise<void> {
     const absolutePath = this.#resolve(path, 'unlink');
+    let failure: unknown;
     try {
       await fs.unlink(absolutePath);
     } catch (error) {
-      throw nasqErrorFromNode(error, { operation: 'unlink', path });
+      failure = error;
     }
+    if (options.sync === true && (failure === undefined || errnoOf(failure) === 'ENOENT')) {
+      // The removal is durable once the directory is flushed; an earlier unlink of the same name
+      // (by a call that died before its flush) is made durable the same way.
+      try {
+        await syncDirectory(nodePath.dirname(absolutePath));
+      } catch (error) {
+        if (failure === undefined) throw nasqErrorFromNode(error, { operation: 'unlink', path });
+      }
+    }
+    if (failure !== undefined) throw nasqErrorFromNode(failure, { operation: 'unlink', path });
   }
 
   /** Names in the directory, sorted by UTF-16 code units (JavaScript's default order). */

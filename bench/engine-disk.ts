@@ -40,8 +40,8 @@ function withBodiesInMemory(disk: FileSystem): FileSystem {
       bodies.set(path, data);
     },
     readFile: async (path) => (isBody(path) ? bodies.get(path)! : disk.readFile(path)),
-    unlink: async (path) => {
-      if (!isBody(path)) return disk.unlink(path);
+    unlink: async (path, options) => {
+      if (!isBody(path)) return disk.unlink(path, options);
       bodies.delete(path);
     },
   };

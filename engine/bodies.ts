@@ -212,10 +212,12 @@ export class BodyStore {
    * one is marked gone in place, and the bundle is deleted with its last live body.
    */
   async remove(slots: readonly Slot[]): Promise<void> {
+    // In order: a path to delete, or a bundle to mark in part.
+    const steps: Array<string | { readonly path: string; readonly count: number; readonly indexes: ReadonlySet<number> }> = [];
     const bundles = new Map<string, Slot[]>();
     for (const slot of slots) {
       if (slot.bundleFirstSequence === 0) {
-        await this.unlinkIfThere(this.path(messageIdOf(slot)));
+        steps.push(this.path(messageIdOf(slot)));
         continue;
       }
       const path = this.pathOf(slot);
@@ -226,11 +228,16 @@ export class BodyStore {
     for (const [path, members] of bundles) {
       const count = members[0]!.bundleCount;
       const indexes = new Set(members.map((slot) => slot.messageSequence - slot.bundleFirstSequence));
-      if (indexes.size === count) {
-        await this.unlinkIfThere(path);
-        continue;
-      }
-      await this.markGone(path, count, indexes);
+      steps.push(indexes.size === count ? path : { path, count, indexes });
+    }
+    // Durable: the last delete flushes the directory, which makes every delete before it durable
+    // too (one directory, one flush), before the commit that frees the slots.
+    let lastDelete = -1;
+    if (this.durable()) steps.forEach((step, index) => typeof step === 'string' && (lastDelete = index));
+    for (let index = 0; index < steps.length; index += 1) {
+      const step = steps[index]!;
+      if (typeof step === 'string') await this.unlinkIfThere(step, index === lastDelete);
+      else await this.markGone(step.path, step.count, step.indexes);
     }
   }
 
@@ -258,7 +265,7 @@ export class BodyStore {
     } finally {
       await this.closeQuietly(handle);
     }
-    if (allGone) await this.unlinkIfThere(path);
+    if (allGone) await this.unlinkIfThere(path, this.durable());
   }
 
   /** Is the message's body still there (not removed by an ack that died before its commit)? */
@@ -296,8 +303,8 @@ export class BodyStore {
   }
 
   /** Already gone is fine: an earlier attempt of this ack deleted it and died before its commit. */
-  private async unlinkIfThere(path: string): Promise<void> {
-    await unlinkIfPresent(this.fs, path);
+  private async unlinkIfThere(path: string, sync: boolean): Promise<void> {
+    await unlinkIfPresent(this.fs, path, sync);
   }
 
   private async closeQuietly(handle: FileHandle): Promise<void> {

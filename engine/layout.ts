@@ -25,10 +25,13 @@ export function deadLetterPaths(directory: string, id: string): { readonly body:
   return { body: joinPath(dead, id), record: joinPath(dead, `${id}.json`) };
 }
 
-/** Deletes a file; one that is already gone is no error (a step repeated after a crash). */
-export async function unlinkIfPresent(fs: FileSystem, path: string): Promise<void> {
+/**
+ * Deletes a file; one that is already gone is no error (a step repeated after a crash). With
+ * `sync`, the directory is flushed either way (unlink's `sync`).
+ */
+export async function unlinkIfPresent(fs: FileSystem, path: string, sync = false): Promise<void> {
   try {
-    await fs.unlink(path);
+    await (sync ? fs.unlink(path, { sync: true }) : fs.unlink(path));
   } catch (error) {
     if (!isNasqError(error, 'NOT_FOUND')) throw error;
   }

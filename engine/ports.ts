@@ -64,6 +64,15 @@ export interface WriteFileOptions {
   readonly sync?: boolean;
 }
 
+export interface UnlinkOptions {
+  /**
+   * Flush the directory's entries (this removal, and any earlier one in the same directory) to
+   * stable storage before returning. A name that is already gone still gets the flush (it may
+   * have been removed by a call that died before its own flush), then NOT_FOUND. Default false.
+   */
+  readonly sync?: boolean;
+}
+
 export interface FileStat {
   readonly size: number;
   /** Last write time in milliseconds since the epoch, at the file system's granularity. */
@@ -120,7 +129,7 @@ export interface FileSystem {
   setTimes(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
   /** Renames a file; fails with EXISTS if `to` exists. */
   rename(from: string, to: string): Promise<void>;
-  unlink(path: string): Promise<void>;
+  unlink(path: string, options?: UnlinkOptions): Promise<void>;
   /** Names in a directory, sorted. */
   readdir(path: string): Promise<string[]>;
   mkdir(path: string, options?: { readonly recursive?: boolean }): Promise<void>;

@@ -362,7 +362,7 @@ describe('SIGKILL in the middle of an operation, on real disk', () => {
 interface RecordedCall {
   method: string;
   path: string;
-  /** For write: 'header' or 'slots' (where in the kernel file); for writeFile: whether it syncs. */
+  /** For write: 'header' or 'slots' (where in the kernel file); for writeFile and unlink: whether it syncs. */
   detail: string;
 }
 
@@ -379,6 +379,7 @@ function recording(inner: NodeFileSystem): { fs: NodeFileSystem; calls: Recorded
         let detail = '';
         if (property === 'write') detail = (args[1] as number) < headerRegionSize ? 'header' : 'slots';
         if (property === 'writeFile') detail = (args[2] as { sync?: boolean } | undefined)?.sync === true ? 'sync' : 'no-sync';
+        if (property === 'unlink') detail = (args[1] as { sync?: boolean } | undefined)?.sync === true ? 'sync' : 'no-sync';
         calls.push({ method: String(property), path, detail });
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
@@ -406,8 +407,15 @@ describe('the durable option on real disk', () => {
       await client.ack(delivery!.receipt);
       expect(described(recorder.calls)).toEqual([
         ...['lock', 'write header', 'sync', 'unlock', 'readFile'],
-        ...['lock', 'unlink', 'write header', 'sync', 'unlock'],
+        ...['lock', 'unlink sync', 'write header', 'sync', 'unlock'],
       ]);
+
+      // Acking three at once: the last delete flushes the directory (and with it the two before).
+      for (const body of ['x', 'y', 'z']) await client.send(body);
+      const three = [await client.receive(), await client.receive(), await client.receive()];
+      recorder.calls.length = 0;
+      await client.ackBatch(three.map((delivery) => delivery!.receipt));
+      expect(described(recorder.calls)).toEqual(['lock', 'unlink no-sync', 'unlink no-sync', 'unlink sync', 'write header', 'sync', 'unlock']);
 
       // A journal flush: the slot-area writes are flushed before the header write commits them.
       await client.sendBatch([{ body: 'a' }, { body: 'b' }, { body: 'c' }]);
@@ -432,7 +440,7 @@ describe('the durable option on real disk', () => {
       const delivery = await client.receive();
       await client.ack(delivery!.receipt);
       expect(recorder.calls.filter((call) => call.method === 'sync')).toEqual([]);
-      expect(described(recorder.calls.filter((call) => call.method === 'writeFile'))).toEqual(['writeFile no-sync']);
+      expect(described(recorder.calls.filter((call) => call.method === 'writeFile' || call.method === 'unlink'))).toEqual(['writeFile no-sync', 'unlink no-sync']);
     } finally {
       await client.close();
     }

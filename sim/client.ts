@@ -36,6 +36,7 @@ import type {
   WatchFilter,
   WatchHandle,
   WriteFileOptions,
+  UnlinkOptions,
 } from '../engine/ports.js';
 import { isReadBuffer } from '../engine/ports.js';
 import { type EventHandler, SimEvent } from './event-queue.js';
@@ -1025,11 +1026,14 @@ export class SimFileSystem implements FileSystem {
     return runtime.send(call) as Promise<void>;
   }
 
-  unlink(path: string): Promise<void> {
+  unlink(path: string, options: UnlinkOptions = {}): Promise<void> {
     const runtime = this.runtime;
     const call = runtime.begin(Operation.unlink, true);
     if (call === null) return neverSettles;
     if (!validPath(call, path, 'unlink')) return this.fail(call);
+    // The NAS journals namespace changes synchronously (server.ts powerLoss): the flush costs its
+    // time (profiles.ts flushes) and changes nothing else.
+    if (options.sync === true) call.flags |= CallFlag.sync;
     runtime.invalidateCache(call.path);
     return runtime.send(call) as Promise<void>;
   }

@@ -97,6 +97,30 @@ describe('latency profiles: measured latency matches the configured distribution
   });
 });
 
+describe('a flush costs its time', () => {
+  it('an unlink with sync (a durable ack) pays flushMs on top of an unlink, like a writeFile with sync', async () => {
+    const latency = new ProfileLatency(resolveProfile({ name: 'flush', roundTripMs: 1, serviceMs: 2, flushMs: 7, jitterSigma: 0, serverWorkers: 4 }));
+    const simulation = new Simulation({ seed: 1, latency, clockResolutionMs: 0, tieBreak: 'sequence', host: null });
+    const elapsed: Record<string, number> = {};
+    simulation.addClient('acker', async ({ fs, clock }) => {
+      const timed = async (name: string, call: () => Promise<void>): Promise<void> => {
+        const start = clock.now();
+        await call();
+        elapsed[name] = clock.now() - start;
+      };
+      await fs.writeFile('a', new Uint8Array(1));
+      await fs.writeFile('b', new Uint8Array(1));
+      await timed('unlink', () => fs.unlink('a'));
+      await timed('unlinkSync', () => fs.unlink('b', { sync: true }));
+    });
+    await simulation.run();
+    // One round trip (1 ms) + unlink's service weight 1 x 2 ms; the flush adds 7 ms.
+    expect(elapsed['unlink']).toBeCloseTo(3, 6);
+    expect(elapsed['unlinkSync']).toBeCloseTo(10, 6);
+    expect(medianCostMs(latency.profile, Operation.unlink, CallFlag.sync) - medianCostMs(latency.profile, Operation.unlink)).toBeCloseTo(7, 6);
+  });
+});
+
 describe('a busy server queues requests first in, first out for its workers', () => {
   it('one worker, no jitter: each of 10 simultaneous requests waits for the ones before it', async () => {
     const latency = new ProfileLatency(resolveProfile({ name: 'one-worker', roundTripMs: 1, serviceMs: 2, flushMs: 0, jitterSigma: 0, serverWorkers: 1 }));
