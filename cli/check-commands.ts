@@ -9,6 +9,7 @@ import type { Argv } from 'yargs';
 import { checkerDescriptions, checkerNames } from '../properties/checkers.js';
 import { check, replay, workersMax, type FailureRecord, type ScenarioCheckResult } from '../properties/check.js';
 import { nominalConfig } from '../properties/config.js';
+import { formatExercised } from '../properties/exercised.js';
 import { formatOperation } from '../properties/history.js';
 import { checkReportJson, describeShrunk } from '../properties/report-json.js';
 import { parseShard, shardRunCount } from '../properties/run-plan.js';
@@ -49,6 +50,7 @@ export function checkCommand(yargs: Argv): Argv {
     .option('failures', { type: 'string', default: '.nasq/failures', describe: 'directory for failure files' })
     .option('workers', { type: 'number', describe: 'worker threads (default: the number of cores); results do not depend on it' })
     .option('shard', { type: 'string', describe: 'I/N: run shard I of N (run indexes i with i mod N = I-1); combine with "nasq report merge"' })
+    .option('exercised', { type: 'boolean', default: false, describe: 'print what each scenario\'s runs exercised (faults, error paths, lock contention, redeliveries)' })
     .option('json', { type: 'boolean', default: false });
 }
 
@@ -63,6 +65,7 @@ export async function runCheck(
     failures: string;
     workers?: number;
     shard?: string;
+    exercised: boolean;
     json: boolean;
     report?: string;
     quiet: boolean;
@@ -104,7 +107,7 @@ export async function runCheck(
       workers,
       ...(shard === undefined ? {} : { shard }),
       ...(reporting.runOptions === undefined ? {} : { runOptions: reporting.runOptions }),
-      onProgress: (event) => reporting.onProgress(event, argv.json ? undefined : (result) => printScenario(result, output)),
+      onProgress: (event) => reporting.onProgress(event, argv.json ? undefined : (result) => printScenario(result, output, argv.exercised)),
     },
     () => performance.now(),
   );
@@ -115,9 +118,13 @@ export async function runCheck(
   output.exitCode(report.exitCode);
 }
 
-function printScenario(result: ScenarioCheckResult, output: Output): void {
+function printScenario(result: ScenarioCheckResult, output: Output, exercised: boolean): void {
   const status = result.failures > 0 ? `FAILED (${result.failure!.failedKind})` : result.unknown > 0 ? `ok (${result.unknown} unknown)` : 'ok';
   output.line(`  ${result.name.padEnd(22)} ${String(result.seeds).padStart(5)} runs  ${(result.wallMs / 1000).toFixed(1).padStart(6)} s  ${status}${result.interrupted ? ' (time budget reached)' : ''}`);
+  if (result.neverExercised.length > 0) {
+    output.line(`    not exercised: ${result.neverExercised.join(', ')} (scheduled, but started in none of the ${result.seeds} runs)`);
+  }
+  if (exercised) for (const line of formatExercised(result.exercised, result.seeds)) output.line(`    ${line}`);
   if (result.failure !== undefined) printFailure(result.failure, output);
 }
 
@@ -155,7 +162,11 @@ export async function runRun(argv: { scenario: string; seed: string; trace?: str
 
 function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boolean }, output: Output): void {
   if (argv.json) {
-    output.result(true, { config: outcome.config, verdict: outcome.verdict, failedKind: outcome.failedKind, results: outcome.results, summary: outcome.summary, stats: outcome.stats }, '');
+    output.result(
+      true,
+      { config: outcome.config, verdict: outcome.verdict, failedKind: outcome.failedKind, results: outcome.results, summary: outcome.summary, stats: outcome.stats, exercised: outcome.exercised },
+      '',
+    );
   } else {
     const { stats, summary } = outcome;
     output.line(
@@ -164,6 +175,8 @@ function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boole
     output.line(
       `  ${summary.sendsOk} sent (+${summary.sendsInfo} unknown), ${summary.deliveries} deliveries (${summary.redeliveries} redeliveries), ${summary.acksOk} acked, ${summary.faultsInjected} faults, ${summary.commits} commits`,
     );
+    const exercised = Object.entries(outcome.exercised).map(([name, count]) => `${name} ${count}`);
+    if (exercised.length > 0) output.line(`  exercised: ${exercised.join(', ')}`);
     for (const fault of outcome.nemesis.injected) output.line(`  fault: ${fault.timeMs.toFixed(3)} ms ${fault.phase} ${fault.kind} ${fault.target}`);
     for (const result of outcome.results) output.line(`  ${result.validity.padEnd(7)} ${result.checker}: ${result.explanation}`);
     if (argv.history) for (const operation of outcome.history.operations) output.line(`  ${formatOperation(operation)}`);

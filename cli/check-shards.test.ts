@@ -53,7 +53,13 @@ interface JsonReport {
   seeds: number;
   exitCode: number;
   shard?: { index: number; count: number };
-  scenarios: Array<{ name: string; seeds: number; failureRun?: number; failure?: { file: string; record: Record<string, unknown> } }>;
+  scenarios: Array<{
+    name: string;
+    seeds: number;
+    failureRun?: number;
+    failure?: { file: string; record: Record<string, unknown> };
+    exercised: Record<string, { count: number; runs: number }>;
+  }>;
 }
 
 const withoutPlace = (record: Record<string, unknown>): Record<string, unknown> => ({ ...record, file: '', replay: [] });
@@ -94,6 +100,10 @@ describe('nasq check --workers and --shard, nasq report merge', () => {
     expect(mergedReport.shard).toBeUndefined();
     expect(mergedReport.scenarios.map((result) => result.failureRun)).toEqual([failureRun, undefined]);
     expect(mergedReport.scenarios[1]!.seeds).toBe(24);
+    // Every run of clock-skew counted once, whatever the shards and workers: the same events.
+    expect(Object.keys(oneReport.scenarios[1]!.exercised)).toContain('fault:clock-skew');
+    expect(mergedReport.scenarios[1]!.exercised).toEqual(oneReport.scenarios[1]!.exercised);
+    expect(twoReport.scenarios[1]!.exercised).toEqual(oneReport.scenarios[1]!.exercised);
     expect(mergedReport.scenarios[0]!.failure!.file).toMatch(new RegExp(`shard-${(failureRun % 4) + 1}/failures/sometimes-impatient-2-\\d+\\.json$`));
     const mergedFile = JSON.parse(await readFile(mergedReport.scenarios[0]!.failure!.file, 'utf8')) as Record<string, unknown>;
     expect(withoutPlace(mergedFile)).toEqual(withoutPlace(oneFile));

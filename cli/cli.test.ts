@@ -48,6 +48,23 @@ describe('nasq check', () => {
     expect(report['fsOps']).toBeGreaterThan(0);
   });
 
+  it('says what the runs exercised (--exercised), and warns of a scheduled fault that never started', async () => {
+    const scenario = {
+      name: 'crash-too-late',
+      description: 'the sender is done long before its crash is due',
+      clients: { senders: 1, receivers: 1 },
+      workload: { messages: 1 },
+      nemesis: { faults: [{ kind: 'crash', atMs: 1_900, target: 'any-sender' }] },
+      options: { faultPhaseMs: 2_000, settleMs: 30_000 },
+    };
+    const file = join(directory, 'crash-too-late.json');
+    await writeFile(file, JSON.stringify(scenario));
+    const result = await nasq(['check', '--scenario', `${file},crash-while-locked`, '--seeds', '4', '--seed', '2', '--exercised', '--failures', join(directory, 'failures')]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/crash-too-late +4 runs .* ok\n {4}not exercised: crash \(scheduled, but started in none of the 4 runs\)\n/);
+    expect(result.stdout).toMatch(/crash-while-locked +4 runs .* ok\n(?: {4}\S+ +\d+ in \d\/4 runs\n)*? {4}fault:crash +\d+ in 4\/4 runs\n/);
+  });
+
   it('fails a liveness property with exit code 3, and the failure file replays to the same trace hash in a fresh process', async () => {
     // A run that must settle within 200 ms of simulated time cannot drain slow receivers: a real
     // liveness failure of the real engine, found, shrunk and written to a file.

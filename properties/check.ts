@@ -25,6 +25,7 @@ export type { RunExecutor } from './check-executor.js';
 import { settingsOf } from './check-worker.js';
 import type { CheckResult } from './checkers.js';
 import type { RunConfig } from './config.js';
+import { ExercisedTally, neverExercised, type ExercisedTotals } from './exercised.js';
 import type { RunDigest } from './failure.js';
 import { RunConfigSource, shardRunCount, shardRunIndexes, validateShard, type Shard } from './run-plan.js';
 import { runScenario, type RunOptions, type RunOutcome, type RunSummary } from './run.js';
@@ -117,6 +118,10 @@ export interface ScenarioCheckResult {
   readonly interrupted: boolean;
   /** The run index (0-based) of the failure: the first number of its path. */
   readonly failureRun?: number | undefined;
+  /** What the runs exercised, summed: event -> { count, runs } (exercised.ts). */
+  readonly exercised: ExercisedTotals;
+  /** Fault kinds some run scheduled that started in none: the scenario's faults went untested. */
+  readonly neverExercised: string[];
 }
 
 export interface CheckReport {
@@ -267,6 +272,8 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
   let unknown = 0;
   let harnessError: { readonly error: unknown } | undefined;
   let interrupted = false;
+  const exercised = new ExercisedTally();
+  const scheduledKinds = new Set<string>();
   /**
    * Counts and reports finished runs in run order. A run is counted once every run started
    * before it has finished, and only up to the lowest failing one: then nothing can come before it.
@@ -287,6 +294,8 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
       fsOps += entry.digest.stats.fsOps;
       simulatedMs += entry.digest.stats.simulatedMs;
       if (entry.digest.verdict === 'unknown') unknown += 1;
+      exercised.addRun(entry.digest.exercised);
+      for (const fault of entry.digest.config.faults) scheduledKinds.add(fault.kind);
       events.push(position, { type: 'run', scenario: scenario.name, run: counted, runIndex, seeds: planned, outcome: entry.digest });
     }
   };
@@ -364,6 +373,7 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
     unknown,
     interrupted,
     failureRun: lowestBad,
+    ...exercisedFields(exercised, scheduledKinds),
   };
   events.push(position, { type: 'scenario', result });
   events.finish(position);
@@ -403,12 +413,27 @@ async function replayPaths(options: CheckOptions, path: string, executor: RunExe
       unknown: first.verdict === 'unknown' ? 1 : 0,
       interrupted: answer.shrink.interrupted,
       failureRun: failure === undefined ? undefined : Number(path.split(':')[0]),
+      ...exercisedOfRun(first),
     };
     events.push(position, { type: 'scenario', result });
     events.finish(position);
     results.push(result);
   }
   return results;
+}
+
+function exercisedFields(tally: ExercisedTally, scheduledKinds: Iterable<string>): Pick<ScenarioCheckResult, 'exercised' | 'neverExercised'> {
+  const totals = tally.totalsSorted();
+  return { exercised: totals, neverExercised: neverExercised(scheduledKinds, totals) };
+}
+
+function exercisedOfRun(digest: RunDigest): Pick<ScenarioCheckResult, 'exercised' | 'neverExercised'> {
+  const tally = new ExercisedTally();
+  tally.addRun(digest.exercised);
+  return exercisedFields(
+    tally,
+    digest.config.faults.map((fault) => fault.kind),
+  );
 }
 
 /** Writes the failure file of a shrunk failure. */

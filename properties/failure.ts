@@ -19,11 +19,11 @@ import { formatOperation } from './history.js';
 import { runScenario, type RunOptions, type RunOutcome } from './run.js';
 
 /** What the scheduler keeps of a run: everything of a RunOutcome that is plain data. */
-export type RunDigest = Pick<RunOutcome, 'config' | 'verdict' | 'failedKind' | 'results' | 'stats' | 'summary' | 'simulationError' | 'metrics'>;
+export type RunDigest = Pick<RunOutcome, 'config' | 'verdict' | 'failedKind' | 'results' | 'stats' | 'summary' | 'simulationError' | 'metrics' | 'exercised'>;
 
 export function digestOf(outcome: RunOutcome): RunDigest {
-  const { config, verdict, failedKind, results, stats, summary, simulationError, metrics } = outcome;
-  return { config, verdict, failedKind, results, stats, summary, simulationError, ...(metrics === undefined ? {} : { metrics }) };
+  const { config, verdict, failedKind, results, stats, summary, simulationError, metrics, exercised } = outcome;
+  return { config, verdict, failedKind, results, stats, summary, simulationError, exercised, ...(metrics === undefined ? {} : { metrics }) };
 }
 
 export interface ShrinkTask {

@@ -13,6 +13,7 @@
 
 import type { CheckReport, ScenarioCheckResult } from './check.js';
 import { runIndexOfPath, type Shard } from './run-plan.js';
+import { ExercisedTally, neverExercised } from './exercised.js';
 
 /** Shard reports that do not make one whole check. */
 export class MergeError extends Error {
@@ -124,5 +125,14 @@ function mergeScenario(results: readonly ScenarioCheckResult[]): ScenarioCheckRe
     unknown: results.reduce((sum, result) => sum + result.unknown, 0),
     interrupted: results.some((result) => result.interrupted),
     failureRun: failing === undefined ? undefined : failureRunOf(failing),
+    ...mergeExercised(results),
   };
+}
+
+/** Events summed over the shards; a fault kind some shard never saw is missing only if no shard saw it. */
+export function mergeExercised(results: ReadonlyArray<Pick<ScenarioCheckResult, 'exercised' | 'neverExercised'>>): Pick<ScenarioCheckResult, 'exercised' | 'neverExercised'> {
+  const tally = new ExercisedTally();
+  for (const result of results) tally.addTotals(result.exercised);
+  const exercised = tally.totalsSorted();
+  return { exercised, neverExercised: neverExercised(results.flatMap((result) => result.neverExercised), exercised) };
 }

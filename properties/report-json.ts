@@ -9,6 +9,7 @@
  */
 
 import type { CheckReport, FailureRecord, ScenarioCheckResult } from './check.js';
+import type { ExercisedTotals } from './exercised.js';
 import { runIndexOfPath, validateShard, type Shard } from './run-plan.js';
 
 export function checkReportJson(report: CheckReport): Record<string, unknown> {
@@ -32,6 +33,8 @@ export function checkReportJson(report: CheckReport): Record<string, unknown> {
       fsOps: result.fsOps,
       simulatedMs: result.simulatedMs,
       replay: result.replay,
+      exercised: result.exercised,
+      neverExercised: result.neverExercised,
       ...(result.failureRun === undefined ? {} : { failureRun: result.failureRun }),
       failure:
         result.failure === undefined
@@ -122,6 +125,9 @@ export function parseCheckReport(value: unknown, source: string): CheckReport {
       unknown: isNumber(item['unknown']) ? item['unknown'] : 0,
       interrupted: isBoolean(item['interrupted']) ? item['interrupted'] : false,
       failureRun,
+      // Reports of an older nasq have neither: nothing counted.
+      exercised: item['exercised'] === undefined ? {} : exercisedTotals(item['exercised'], `${at}.exercised`),
+      neverExercised: item['neverExercised'] === undefined ? [] : field(item, 'neverExercised', isStrings, 'an array of fault kinds', at),
     };
   });
   return {
@@ -135,4 +141,15 @@ export function parseCheckReport(value: unknown, source: string): CheckReport {
     ...(isNumber(value['seedsPerScenario']) ? { seedsPerScenario: value['seedsPerScenario'] } : {}),
     shard,
   };
+}
+
+function exercisedTotals(value: unknown, where: string): ExercisedTotals {
+  if (!isRecord(value)) throw new ReportFormatError(`${where}: expected an object of event -> {count, runs}, got ${JSON.stringify(value)?.slice(0, 80)}`);
+  return Object.fromEntries(
+    Object.entries(value).map(([name, total]) => {
+      const at = `${where}[${JSON.stringify(name)}]`;
+      if (!isRecord(total)) throw new ReportFormatError(`${at}: expected {count, runs}, got ${JSON.stringify(total)?.slice(0, 80)}`);
+      return [name, { count: field(total, 'count', isNumber, 'a number', at), runs: field(total, 'runs', isNumber, 'a number of runs', at) }];
+    }),
+  );
 }

@@ -16,6 +16,7 @@ import { Simulation, type SimulationStats } from '../sim/simulation.js';
 import type { TraceOptions } from '../sim/trace.js';
 import { compose, runCheckers, type CheckResult, type Observations, type Validity } from './checkers.js';
 import type { RunConfig } from './config.js';
+import { exercisedOf, type Exercised } from './exercised.js';
 import { History } from './history.js';
 import type { MetricsCollector, RunMetrics } from '../reports/metrics.js';
 import { Workload } from './workload.js';
@@ -61,6 +62,8 @@ export interface RunOutcome {
   readonly simulationError: string | undefined;
   /** With `RunOptions.metrics`: the run's metrics. */
   readonly metrics?: RunMetrics;
+  /** What the run exercised: faults, error paths, rare situations (exercised.ts). */
+  readonly exercised: Exercised;
 }
 
 export async function runScenario(config: RunConfig, options: RunOptions = {}): Promise<RunOutcome> {
@@ -95,6 +98,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
   const clientEvents: Array<{ timeMs: number; client: string; event: 'crash' | 'session-drop' | 'pause' | 'restart' }> = [];
   let lastGeneration: number | undefined;
   let commits = 0;
+  let slotAreaWrites = 0;
   const checkEveryCommit = options.checkEveryCommit ?? true;
   // The checker reads the kernel file after every commit: only changed slots are decoded again.
   const slotMemo = new SlotMemo();
@@ -109,7 +113,10 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     if (!holdsLock) {
       unlockedWrites.push({ timeMs: event.timeMs, tracePosition, client: event.client, position: event.position, length: event.length });
     }
-    if (event.position >= headerRegionSize) return; // the slot area: the journal still decides
+    if (event.position >= headerRegionSize) {
+      if (event.operation === 'write') slotAreaWrites += 1;
+      return; // the slot area: the journal still decides
+    }
     commits += 1;
     if (event.position === 0 && event.length >= headerRegionSize) lastGeneration = undefined; // a whole new kernel (fsck)
     // One read of the file serves both checks: the header's generation, and (checking every
@@ -257,6 +264,16 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     nemesis,
     simulationError,
     metrics: recorder?.finish(),
+    exercised: exercisedOf({
+      history,
+      faultKinds: nemesis.injected.filter((fault) => fault.phase === 'start').map((fault) => fault.kind),
+      clientEvents,
+      headerLockConflicts: simulation.server.lockConflicts(kernelPath),
+      headerLocksLost: simulation.server.locksLost(kernelPath),
+      slotAreaWrites,
+      deadLetters: deadIds.size,
+      powerLosses: nemesis.powerLossesMs.length,
+    }),
   };
 }
 

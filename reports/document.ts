@@ -9,6 +9,7 @@
  * run and the first run's time series) and `capacityDocument`.
  */
 
+import type { ExercisedTotals } from '../properties/exercised.js';
 import type { CheckReport, FailureRecord } from '../properties/check.js';
 import type { CheckResult } from '../properties/checkers.js';
 import type { RunConfig } from '../properties/config.js';
@@ -138,6 +139,10 @@ export interface ScenarioSection {
   readonly sample: RunSection | null;
   /** The smallest failing run, run again with metrics: its time series and timeline. */
   readonly failedRun: RunSection | null;
+  /** What the runs exercised (properties/exercised.ts); absent in reports of an older nasq. */
+  readonly exercised?: ExercisedTotals;
+  /** Fault kinds scheduled but started in no run. */
+  readonly neverExercised?: string[];
 }
 
 export interface CheckSection {
@@ -369,6 +374,8 @@ export class CheckReportBuilder {
           measuredRuns: accumulator?.measuredRuns ?? 0,
           sample: accumulator?.sample ?? null,
           failedRun: failedRuns.get(result.name) ?? null,
+          exercised: result.exercised,
+          neverExercised: result.neverExercised,
         };
       }),
     };

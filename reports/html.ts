@@ -153,6 +153,14 @@ async function runBody(run: RunSection): Promise<string> {
 async function scenarioBody(scenario: ScenarioSection, index: number): Promise<string> {
   const parts: string[] = [];
   const prefix = `scenario-${index}-`;
+  const never = scenario.neverExercised ?? [];
+  if (never.length > 0) {
+    parts.push(`<p>${statusBadge('unknown', 'not exercised')} ${escapeHtml(never.join(', '))}: scheduled, but started in none of the ${scenario.seeds} runs.</p>`);
+  }
+  if (scenario.exercised !== undefined && Object.keys(scenario.exercised).length > 0) {
+    const rows = Object.entries(scenario.exercised).map(([name, total]) => [escapeHtml(name), total.count, `${total.runs} / ${scenario.seeds}`]);
+    parts.push(`<details><summary>What the runs exercised</summary>${table(['event', 'count', 'runs'], rows, new Set([1, 2]))}</details>`);
+  }
   if (scenario.failure !== null) {
     const failure = scenario.failure;
     parts.push(`<p>${statusBadge(false, `failed (${failure.kind})`)} smallest failing run: ${escapeHtml(failure.shrunk)}</p>`);

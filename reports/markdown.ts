@@ -44,6 +44,24 @@ function checkMarkdown(check: CheckSection): string[] {
     ),
   ];
   for (const scenario of check.scenarios) {
+    const never = scenario.neverExercised ?? [];
+    if (never.length > 0) lines.push('', `⚠️ ${escapeMarkdown(scenario.name)}: not exercised: ${escapeMarkdown(never.join(', '))} (scheduled, but started in none of its ${scenario.seeds} runs)`);
+  }
+  const exercised = check.scenarios.filter((scenario) => scenario.exercised !== undefined && Object.keys(scenario.exercised).length > 0);
+  if (exercised.length > 0) {
+    lines.push('', '<details><summary>What the runs exercised</summary>', '');
+    lines.push(
+      ...markdownTable(
+        ['scenario', 'event', 'count', 'runs'],
+        exercised.flatMap((scenario) =>
+          Object.entries(scenario.exercised!).map(([name, total]) => [escapeMarkdown(scenario.name), escapeMarkdown(name), total.count, `${total.runs}/${scenario.seeds}`]),
+        ),
+        new Set([2, 3]),
+      ),
+    );
+    lines.push('', '</details>');
+  }
+  for (const scenario of check.scenarios) {
     if (scenario.failure === null) continue;
     lines.push('', `### ❌ ${escapeMarkdown(scenario.name)} (${scenario.failure.kind})`, '');
     for (const violation of scenario.failure.violations) lines.push(`- **${escapeMarkdown(violation.checker)}**: ${escapeMarkdown(violation.explanation)}`);

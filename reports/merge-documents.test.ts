@@ -73,6 +73,15 @@ describe('merging report documents', () => {
     // Every run of every shard measured, and counted once.
     expect(section.measuredRuns).toBe(shards.reduce((sum, { document }) => sum + document.check!.scenarios[0]!.measuredRuns, 0));
     expect(section.histograms!.send.summary.count).toBe(shards.reduce((sum, { document }) => sum + document.check!.scenarios[0]!.histograms!.send.summary.count, 0));
+    const grantedAtOnce = shards.reduce((sum, { document }) => sum + document.check!.scenarios[0]!.histograms!.lockGrantedAtOnce, 0);
+    expect(grantedAtOnce).toBeGreaterThan(0);
+    expect(section.histograms!.lockGrantedAtOnce).toBe(grantedAtOnce);
+    // What the runs exercised, summed over the shards.
+    const contended = shards.map(({ document }) => document.check!.scenarios[0]!.exercised!['header-lock:contended']!);
+    expect(section.exercised!['header-lock:contended']).toEqual({
+      count: contended.reduce((sum, total) => sum + total.count, 0),
+      runs: contended.reduce((sum, total) => sum + total.runs, 0),
+    });
     // The example run is run 0, as in the unsharded document.
     const withoutWallTime = (sample: typeof section.sample) => (sample === null ? null : { ...sample, stats: { ...sample.stats, wallMs: 0 } });
     expect(withoutWallTime(section.sample)).toEqual(withoutWallTime(wholeSection.sample));

@@ -8,7 +8,7 @@
  * run of a scenario is shard 1's, which holds run 0, the example of an unsharded check.
  */
 
-import { validateShardSet } from '../properties/merge.js';
+import { mergeExercised, validateShardSet } from '../properties/merge.js';
 import { runIndexOfPath } from '../properties/run-plan.js';
 import { documentOf, type CheckSection, type ReportDocument, type ScenarioHistograms, type ScenarioSection } from './document.js';
 import { mergeHistograms } from './histogram.js';
@@ -70,7 +70,12 @@ function mergeScenario(scenarios: readonly ScenarioSection[]): ScenarioSection {
   }
   const measured = scenarios.filter((scenario) => scenario.histograms !== null).map((scenario) => scenario.histograms!);
   const histograms =
-    measured.length === 0 ? null : (Object.fromEntries(histogramNames.map((name) => [name, mergeHistograms(measured.map((item) => item[name]))])) as unknown as ScenarioHistograms);
+    measured.length === 0
+      ? null
+      : ({
+          ...Object.fromEntries(histogramNames.map((name) => [name, mergeHistograms(measured.map((item) => item[name]))])),
+          lockGrantedAtOnce: measured.reduce((sum, item) => sum + item.lockGrantedAtOnce, 0),
+        } as unknown as ScenarioHistograms);
   const first = scenarios[0]!;
   return {
     name: first.name,
@@ -88,5 +93,6 @@ function mergeScenario(scenarios: readonly ScenarioSection[]): ScenarioSection {
     measuredRuns: scenarios.reduce((sum, scenario) => sum + scenario.measuredRuns, 0),
     sample: scenarios.find((scenario) => scenario.sample !== null)?.sample ?? null,
     failedRun: failing?.failedRun ?? null,
+    ...mergeExercised(scenarios.map((scenario) => ({ exercised: scenario.exercised ?? {}, neverExercised: scenario.neverExercised ?? [] }))),
   };
 }

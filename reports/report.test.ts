@@ -98,6 +98,9 @@ describe('JUnit XML', () => {
     expect(markdown).toMatch(/^## nasq check: ❌ 1 scenario\(s\) failed/);
     expect(markdown).toMatch(/\| smoke \| ❌ correctness \| \d+ \|/);
     expect(markdown).toMatch(/\| contention \| ✅ ok \| 6 \|/);
+    // What the runs exercised: 64 clients on one header lock always contend.
+    expect(markdown).toMatch(/<details><summary>What the runs exercised<\/summary>/);
+    expect(markdown).toMatch(/\| contention \| header-lock:contended \| \d+ \| 6\/6 \|/);
     expect(markdown).toMatch(/```sh\nnpx nasq replay \S+\.json\nnpx nasq check --scenario smoke --seed 1 --path [\d:]+\n```/);
   });
 });

@@ -445,3 +445,36 @@ describe('section 1: lock sequence numbers (MS-SMB2 3.3.5.14)', () => {
     expect(kinds).toEqual(['apply', 'lost', 'apply', 'reply']);
   });
 });
+
+describe('what the server counts about locks (the check reports it as exercised)', () => {
+  it('counts requests that found the range taken, and locks lost with their session, per path', async () => {
+    const simulation = testSimulation();
+    simulation.addClient('crasher', async ({ fs, clock }) => {
+      const handle = await fs.open('kernel', { create: true });
+      await fs.lock(handle, header);
+      await at(clock, 100); // crashed at 20 while holding the lock
+    });
+    simulation.addClient('dropped', async ({ fs, clock }) => {
+      await at(clock, 5);
+      const handle = await fs.open('kernel');
+      await fs.lock(handle, header, { waitMs: 1_000 }); // waits for the crasher: a conflict; granted at its crash
+      await at(clock, 40); // its session drops at 30 while it holds the lock
+      await expectCode(fs.unlock(handle, header), 'CLOSED_HANDLE');
+    });
+    simulation.addClient('polite', async ({ fs, clock }) => {
+      await at(clock, 50);
+      const handle = await fs.open('kernel');
+      await fs.lock(handle, header);
+      await fs.unlock(handle, header);
+      await fs.close(handle);
+      await at(clock, 60); // crashed at 55 holding nothing
+    });
+    simulation.at(20, (sim) => sim.crash('crasher'));
+    simulation.at(30, (sim) => sim.dropSession('dropped'));
+    simulation.at(55, (sim) => sim.crash('polite'));
+    await simulation.run();
+    expect(simulation.server.lockConflicts('kernel')).toBe(1);
+    expect(simulation.server.locksLost('kernel')).toBe(2);
+    expect(simulation.server.locksLost('other')).toBe(0);
+  });
+});

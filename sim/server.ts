@@ -389,6 +389,14 @@ export class SimServer implements EventHandler {
   private nextWatchId = 1;
   /** Requests applied (each arrival once). */
   requestsApplied = 0;
+  /** Lock requests that found their range taken (then waited, or were refused), by path. */
+  private readonly lockConflictsByPath = new Map<string, number>();
+  /**
+   * Opens that held a lock when the server closed them for a lost session (a drop, a crashed
+   * client, a durable handle that expired or was purged): locks their holder may still believe
+   * it holds, by path.
+   */
+  private readonly locksLostByPath = new Map<string, number>();
 
   constructor(scheduler: Scheduler, trace: Trace, options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
@@ -429,6 +437,16 @@ export class SimServer implements EventHandler {
   dropSession(session: ServerSession, options: { readonly injected?: boolean; readonly keepDurable?: boolean } = {}): void {
     if (options.injected === true && session.active) session.droppedByFault = true;
     this.dropSessionKeeping(session, options.keepDurable ?? true);
+  }
+
+  /** Lock requests on `path` that found their range taken so far (they waited, or were refused). */
+  lockConflicts(path: string): number {
+    return this.lockConflictsByPath.get(normalizePath(path) ?? path) ?? 0;
+  }
+
+  /** Opens of `path` closed with locks held because their session was lost (see locksLostByPath). */
+  locksLost(path: string): number {
+    return this.locksLostByPath.get(normalizePath(path) ?? path) ?? 0;
   }
 
   /** Sessions that are active now, in the order they connected (the nemesis drops them on failover). */
@@ -691,6 +709,7 @@ export class SimServer implements EventHandler {
       return Status.success;
     }
     assert(attempt === 'conflict', () => `lock: unexpected attempt result ${attempt}`);
+    this.lockConflictsByPath.set(node.path, (this.lockConflictsByPath.get(node.path) ?? 0) + 1);
     if ((call.flags & CallFlag.blocking) === 0 || call.deadlinePassed) return Status.lockNotGranted;
     table.enqueue(open.id, offset, length, mode, call);
     this.lockedNodes.add(node);
@@ -1128,6 +1147,9 @@ export class SimServer implements EventHandler {
     }
     const table = node.locks;
     if (table !== null) {
+      if (waiterStatus === Status.userSessionDeleted && table.held().some((lock) => lock.owner === open.id)) {
+        this.locksLostByPath.set(node.path, (this.locksLostByPath.get(node.path) ?? 0) + 1);
+      }
       const { granted, dropped } = table.releaseOwner(open.id);
       for (const waiter of dropped) {
         const session = waiter.token.session as ServerSession;
