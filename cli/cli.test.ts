@@ -103,6 +103,13 @@ describe('nasq check', () => {
     expect(malformed.stderr).toMatch(/clients\.receivers/);
     expect(malformed.stderr).toMatch(/workload\.messages: .*\(found "many"\)/);
 
+    const mistyped = join(directory, 'mistyped-target.json');
+    const faults = [{ kind: 'crash', atMs: 10, target: 'any-clinet' }];
+    await writeFile(mistyped, JSON.stringify({ name: 'typo', description: 'x', clients: { senders: 1, receivers: 1 }, workload: { messages: 3 }, nemesis: { faults } }));
+    const typo = await nasq(['check', '--scenario', mistyped]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/nemesis\.faults\.0\.target: expected any-client, .*lock-holder, server or a client name like sender-0 or receiver-2 \(found "any-clinet"\)/);
+
     const notJson = join(directory, 'broken.json');
     await writeFile(notJson, '{ "name": ');
     expect((await nasq(['check', '--scenario', notJson])).stderr).toMatch(/is not valid JSON/);

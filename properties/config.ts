@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import type { CheckerName } from './checkers.js';
 import { faultKinds, type BooleanParameter, type FaultKind, type NumberParameter, type Scenario } from '../scenarios/schema.js';
-import { defaultFaultParameters } from '../sim/nemesis.js';
+import { defaultFaultParameters, lockHolderTarget } from '../sim/nemesis.js';
 
 export interface ResolvedFault {
   kind: FaultKind;
@@ -107,6 +107,10 @@ function faultArbitrary(fault: Scenario['nemesis']['faults'][number]): fc.Arbitr
   );
 }
 
+const serverFaultKinds: ReadonlySet<FaultKind> = new Set(['failover', 'disk-failure', 'disk-slow', 'power-cut']);
+/** Client faults swarm mode may aim at the holder of the header lock (a fault inside a lock cycle). */
+const lockHolderFaultKinds: ReadonlySet<FaultKind> = new Set(['crash', 'session-drop', 'pause', 'partition']);
+
 /** Swarm mode: which fault kinds are on, how many, when and how big, all drawn from the seed. */
 function swarmArbitrary(swarm: NonNullable<Scenario['nemesis']['swarm']>, faultPhaseMs: number): fc.Arbitrary<ResolvedFault[]> {
   const kinds: readonly FaultKind[] = swarm.kinds ?? faultKinds;
@@ -117,7 +121,11 @@ function swarmArbitrary(swarm: NonNullable<Scenario['nemesis']['swarm']>, faultP
         kind: fc.constant(kind),
         atMs: fc.integer({ min: 0, max: Math.max(0, Math.floor(faultPhaseMs * 0.8)) }),
         durationMs: fc.integer({ min: 0, max: Math.max(0, Math.floor(faultPhaseMs / 2)) }),
-        target: fc.constant(kind === 'failover' || kind === 'disk-failure' || kind === 'disk-slow' || kind === 'power-cut' ? 'server' : 'any-client'),
+        target: serverFaultKinds.has(kind)
+          ? fc.constant('server')
+          : lockHolderFaultKinds.has(kind)
+            ? fc.constantFrom('any-client', lockHolderTarget)
+            : fc.constant('any-client'),
         choice: fc.nat({ max: 1_000 }),
         parameters: parametersArbitrary(defaultFaultParameters(kind)),
       }),

@@ -202,6 +202,10 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     startMs,
     healAtMs,
     onClientEvent: (timeMs, client, event) => clientEvents.push({ timeMs, client, event }),
+    lockHolder: () =>
+      simulation.server
+        .locks(kernelPath)
+        .find((lock) => lock.mode === 'exclusive' && lock.offset === 0 && lock.length === headerRegionSize && lock.handleState === 'open' && lock.client !== 'setup')?.client,
   });
 
   let simulationError: string | undefined;

@@ -41,6 +41,8 @@ export const builtinScenarios: ScenarioInput[] = [
         { kind: 'crash', atMs: { min: 0, max: 800 }, target: 'any-receiver', parameters: { restartAfterMs: { min: 0, max: 500 } } },
         { kind: 'crash', atMs: { min: 200, max: 1_500 }, target: 'any-client', parameters: { restartAfterMs: { min: 0, max: 500 } } },
         { kind: 'crash', atMs: { min: 200, max: 1_500 }, target: 'any-sender', parameters: { restartAfterMs: { min: 0, max: 500 } } },
+        // Whoever holds the header lock then (or takes it next): a crash inside a lock cycle.
+        { kind: 'crash', atMs: { min: 0, max: 1_500 }, target: 'lock-holder', parameters: { restartAfterMs: { min: 0, max: 500 } } },
       ],
     },
     options: { faultPhaseMs: 2_000, settleMs: 60_000 },
@@ -99,7 +101,11 @@ export const builtinScenarios: ScenarioInput[] = [
     workload: { messages: { min: 20, max: 60 } },
     queue: { leaseMs: 1_000 },
     nemesis: {
-      faults: [{ kind: 'partition', atMs: { min: 0, max: 1_000 }, durationMs: { min: 500, max: 5_000 }, target: 'any-client' }],
+      faults: [
+        { kind: 'partition', atMs: { min: 0, max: 1_000 }, durationMs: { min: 500, max: 5_000 }, target: 'any-client' },
+        // Cut off while holding the header lock: the lock goes with the session when it times out.
+        { kind: 'partition', atMs: { min: 0, max: 1_000 }, durationMs: { min: 500, max: 5_000 }, target: 'lock-holder' },
+      ],
     },
     options: { faultPhaseMs: 6_000, settleMs: 120_000 },
   },
@@ -114,6 +120,8 @@ export const builtinScenarios: ScenarioInput[] = [
         { kind: 'session-drop', atMs: { min: 0, max: 500 }, target: 'any-client' },
         { kind: 'session-drop', atMs: { min: 0, max: 800 }, target: 'any-client' },
         { kind: 'session-drop', atMs: { min: 100, max: 1_200 }, target: 'any-client' },
+        // The holder of the header lock loses it while it still believes it holds it.
+        { kind: 'session-drop', atMs: { min: 0, max: 1_200 }, target: 'lock-holder' },
       ],
     },
     options: { faultPhaseMs: 2_000, settleMs: 60_000 },

@@ -56,7 +56,7 @@ export const faultKinds = [
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
-export const faultTargets = ['any-client', 'any-sender', 'any-receiver', 'all-clients', 'server'] as const;
+export const faultTargets = ['any-client', 'any-sender', 'any-receiver', 'all-clients', 'lock-holder', 'server'] as const;
 
 export const faultSchema = z
   .object({
@@ -66,7 +66,13 @@ export const faultSchema = z
     /** How long it lasts before its heal, ms (0 = until the liveness phase heals everything). */
     durationMs: numberParameter.default(0),
     /** Who it hits: a client name, a kind of client, or the server. */
-    target: z.string().default('any-client'),
+    target: z
+      .string()
+      .default('any-client')
+      .superRefine((target, context) => {
+        if ((faultTargets as readonly string[]).includes(target) || /^(sender|receiver)-\d+$/.test(target)) return;
+        context.addIssue({ code: 'custom', message: `expected ${faultTargets.join(', ')} or a client name like sender-0 or receiver-2` });
+      }),
     /** Kind-specific parameters (e.g. offsetMs for clock-skew, disk for disk-failure). */
     parameters: z.record(z.string(), z.union([numberParameter, booleanParameter, z.string()])).default({}),
   })

@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { FileHandle } from '../engine/ports.js';
+import type { Clock, FileHandle, FileSystem } from '../engine/ports.js';
 import { type ClientEventKind, type NemesisFault, installNemesis } from './nemesis.js';
 import { ProfileLatency, resolveProfile } from './profiles.js';
 import { sectorBytes } from './server.js';
@@ -432,5 +432,46 @@ describe('liveness: everything heals at healAtMs', () => {
     await simulation.run();
     // Held until the heal at 700 ms, then 0.5 ms of service and 0.1 ms back.
     expect(doneAt).toBeCloseTo(700.6, 3);
+  });
+});
+
+describe("target 'lock-holder': the fault lands inside a lock cycle", () => {
+  const lockHolderRun = async (withHolder: boolean) => {
+    const simulation = testSimulation();
+    const holds = async (fs: FileSystem, clock: Clock, fromMs: number, toMs: number): Promise<void> => {
+      await at(clock, fromMs);
+      const handle = await fs.open('kernel', { create: true });
+      await fs.lock(handle, header);
+      await at(clock, toMs);
+      // A dropped holder finds its handle closed: that is the point.
+      await fs.unlock(handle, header).catch(() => undefined);
+      await fs.close(handle).catch(() => undefined);
+    };
+    simulation.addClient('early', ({ fs, clock }) => holds(fs, clock, 10, 50));
+    simulation.addClient('late', ({ fs, clock }) => holds(fs, clock, 100, 150));
+    simulation.addClient('idle', ({ clock }) => at(clock, 200));
+    const events: string[] = [];
+    installNemesis(simulation, [fault('crash', 20, 0, 'lock-holder', { restartAfterMs: 1_000 }), fault('session-drop', 60, 0, 'lock-holder')], {
+      senders: ['early', 'late', 'idle'],
+      receivers: [],
+      startMs: 0,
+      healAtMs: 1_000,
+      onClientEvent: (timeMs, client, event) => events.push(`${timeMs.toFixed(2)} ${event} ${client}`),
+      ...(withHolder ? { lockHolder: () => simulation.server.locks('kernel').find((lock) => lock.offset === header.offset)?.client } : {}),
+    });
+    await simulation.run();
+    return events;
+  };
+
+  it('hits the client holding the lock at the fault time, or else the first to take it after', async () => {
+    const events = await lockHolderRun(true);
+    // The crash at 20 finds "early" holding the lock; nobody holds it at 60, so the drop waits
+    // for "late" to take it (its open, then its lock, reach the server a little after 100; the
+    // nemesis looks every 0.25 ms, so it strikes within 0.25 ms of the grant).
+    expect(events.slice(0, 2)).toEqual(['20.00 crash early', '100.75 session-drop late']);
+  });
+
+  it('never starts without a way to tell the holder', async () => {
+    expect(await lockHolderRun(false)).toEqual([]);
   });
 });

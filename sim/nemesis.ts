@@ -8,7 +8,9 @@
  * client.ts); the engine has no fault code. Fault kinds and their parameters (defaults in
  * `defaultFaultParameters`, which swarm mode draws from):
  *
- * Clients (target: a client name, 'any-client', 'any-sender', 'any-receiver', 'all-clients'):
+ * Clients (target: a client name, 'any-client', 'any-sender', 'any-receiver', 'all-clients', or
+ * 'lock-holder': the client holding the queue's header lock at the fault's time, or else the first
+ * to take it after, so that the fault lands inside a lock cycle):
  * - crash: the process dies at its current await; restarted after `restartAfterMs` (at the latest
  *   at the heal). The server drops its session at once.
  * - pause: stop-the-world for `durationMs`: no reply reaches the client's code and none of its
@@ -58,7 +60,7 @@ export interface NemesisFault {
   readonly atMs: number;
   /** Length before its own heal, ms; 0 = until the liveness phase. */
   readonly durationMs: number;
-  /** A client name, 'any-client', 'any-sender', 'any-receiver', 'all-clients' or 'server'. */
+  /** A client name, 'any-client', 'any-sender', 'any-receiver', 'all-clients', 'lock-holder' or 'server'. */
   readonly target: string;
   /** Picks among the candidates of an 'any-*' target. */
   readonly choice: number;
@@ -67,6 +69,12 @@ export interface NemesisFault {
 
 export type ClientEventKind = 'crash' | 'session-drop' | 'pause' | 'restart';
 
+/** The target that means "the client holding the lock `NemesisOptions.lockHolder` names". */
+export const lockHolderTarget = 'lock-holder';
+
+/** How often a 'lock-holder' fault looks again for a holder while none holds the lock, ms. */
+export const lockHolderPollMs = 0.25;
+
 export interface NemesisOptions {
   readonly senders: readonly string[];
   readonly receivers: readonly string[];
@@ -74,6 +82,11 @@ export interface NemesisOptions {
   readonly startMs: number;
   /** When everything heals, ms of virtual time. */
   readonly healAtMs: number;
+  /**
+   * The client that holds the lock target 'lock-holder' means, or undefined if none does (run.ts:
+   * the queue's header lock). Without it, 'lock-holder' faults never start.
+   */
+  readonly lockHolder?: () => string | undefined;
   /** Told of every client-visible fault (for the justified-redelivery checker). */
   readonly onClientEvent?: (timeMs: number, client: string, event: ClientEventKind) => void;
 }
@@ -294,8 +307,21 @@ export function installNemesis(simulation: Simulation, faults: readonly NemesisF
 
   for (const fault of faults) {
     const atMs = Math.min(options.startMs + Math.max(0, fault.atMs), healAtMs);
-    const endMs = fault.durationMs > 0 ? Math.min(atMs + fault.durationMs, healAtMs) : healAtMs;
-    simulation.at(atMs, (sim) => {
+    const endOf = (startMs: number): number => (fault.durationMs > 0 ? Math.min(startMs + fault.durationMs, healAtMs) : healAtMs);
+    if (fault.target === lockHolderTarget && !serverKinds.has(fault.kind)) {
+      // The client holding the lock now, or the first to hold it after (looked for every
+      // lockHolderPollMs until the heal): crashes and drops inside a lock cycle on purpose.
+      const strikeHolder = (sim: Simulation): void => {
+        const holder = options.lockHolder?.();
+        if (holder !== undefined) strike(sim, [holder], endOf(sim.nowMs));
+        else if (options.lockHolder !== undefined && sim.nowMs + lockHolderPollMs < healAtMs) sim.at(sim.nowMs + lockHolderPollMs, strikeHolder);
+      };
+      simulation.at(atMs, strikeHolder);
+      continue;
+    }
+    simulation.at(atMs, (sim) => strike(sim, targetsOf(fault, options), endOf(atMs)));
+
+    function strike(sim: Simulation, names: readonly string[], endMs: number): void {
       if (serverKinds.has(fault.kind)) {
         switch (fault.kind) {
           case 'failover': {
@@ -349,7 +375,7 @@ export function installNemesis(simulation: Simulation, faults: readonly NemesisF
         }
         return;
       }
-      for (const name of targetsOf(fault, options)) {
+      for (const name of names) {
         const client = sim.client(name);
         switch (fault.kind) {
           case 'crash': {
@@ -427,7 +453,7 @@ export function installNemesis(simulation: Simulation, faults: readonly NemesisF
             break;
         }
       }
-    });
+    }
   }
   simulation.at(healAtMs, () => {
     for (const id of [...active.keys()]) heal(id);
