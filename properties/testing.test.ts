@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScenarioViolation, expectScenarioHolds } from './testing.js';
+import { ScenarioNotExercised, ScenarioViolation, expectScenarioHolds } from './testing.js';
 import { EagerQueueClient } from './test-support/planted-bugs.js';
 import type { ScenarioInput } from '../scenarios/schema.js';
 
@@ -37,6 +37,27 @@ describe('expectScenarioHolds (the API for test authors)', () => {
     expect(message).toMatch(/time-order:/);
     expect(message).toMatch(/replay: npx nasq replay .*delayed-orders-3-\d+\.json/);
     expect(message).toMatch(/expectScenarioHolds\(scenario, \{ seed: 3, path: '[\d:]+' \}\)/);
+  });
+
+  it('holds the runs to what they must exercise, and to the faults the scenario schedules', async () => {
+    const crashing: ScenarioInput = {
+      ...scenario,
+      nemesis: { faults: [{ kind: 'crash', atMs: { min: 0, max: 300 }, target: 'lock-holder' }] },
+    };
+    const report = await expectScenarioHolds(crashing, { seeds: 10, seed: 3, failureDirectory, requireExercised: { 'fault:crash': 10, 'header-lock:lost': 5 } });
+    expect(report.scenarios[0]!.exercised['header-lock:lost']!.runs).toBeGreaterThanOrEqual(5);
+
+    const asking = await expectScenarioHolds(crashing, { seeds: 10, seed: 3, failureDirectory, requireExercised: { 'fault:failover': 1, 'fault:crash': 10 } }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(asking).toBeInstanceOf(ScenarioNotExercised);
+    expect((asking as Error).message).toBe(
+      'scenario delayed-orders held, but its runs did not exercise what the test needs:\n  fault:failover: expected in at least 1 runs, seen in 0 of 10',
+    );
+
+    // A crash of a sender that is done long before it is due: scheduled, never started.
+    const late: ScenarioInput = { ...scenario, workload: { messages: 1 }, nemesis: { faults: [{ kind: 'crash', atMs: 1_900, target: 'any-sender' }] }, options: { faultPhaseMs: 2_000 } };
+    await expect(expectScenarioHolds(late, { seeds: 3, seed: 3, failureDirectory })).rejects.toThrow(/fault:crash: scheduled, but started in none of the 3 runs/);
   });
 
   it('rejects a malformed scenario, naming the field', async () => {

@@ -41,6 +41,24 @@ export interface ExpectScenarioOptions {
   readonly runOptions?: RunOptions;
   /** Wall clock for the report's times (ms). Default: none (times reported as 0). */
   readonly wallClock?: () => number;
+  /**
+   * Events the runs must have exercised (properties/exercised.ts names them): event -> the least
+   * number of runs that saw it, e.g. `{ 'header-lock:lost': 5, 'fault:failover': 40 }`. Short of
+   * it, a `ScenarioNotExercised` is thrown. Whatever this says, a fault the scenario schedules that
+   * started in none of the runs throws too: the test would prove nothing about it.
+   */
+  readonly requireExercised?: Readonly<Record<string, number>>;
+}
+
+/** The scenario held, but its runs did not exercise what the test asks (or what it schedules). */
+export class ScenarioNotExercised extends Error {
+  constructor(
+    readonly scenario: string,
+    readonly shortfalls: readonly string[],
+  ) {
+    super([`scenario ${scenario} held, but its runs did not exercise what the test needs:`, ...shortfalls.map((line) => `  ${line}`)].join('\n'));
+    this.name = 'ScenarioNotExercised';
+  }
 }
 
 export class ScenarioViolation extends Error {
@@ -79,7 +97,15 @@ export async function expectScenarioHolds(input: ScenarioInput, options: ExpectS
     },
     options.wallClock ?? (() => 0),
   );
-  const failure = report.scenarios[0]?.failure;
-  if (failure !== undefined) throw new ScenarioViolation(failure);
+  const result = report.scenarios[0];
+  if (result?.failure !== undefined) throw new ScenarioViolation(result.failure);
+  if (result !== undefined) {
+    const shortfalls = result.neverExercised.map((kind) => `fault:${kind}: scheduled, but started in none of the ${result.seeds} runs`);
+    for (const [event, runs] of Object.entries(options.requireExercised ?? {})) {
+      const seen = result.exercised[event]?.runs ?? 0;
+      if (seen < runs) shortfalls.push(`${event}: expected in at least ${runs} runs, seen in ${seen} of ${result.seeds}`);
+    }
+    if (shortfalls.length > 0) throw new ScenarioNotExercised(result.name, shortfalls);
+  }
   return report;
 }
