@@ -21,6 +21,7 @@ import type {
   WatchHandle,
   WriteFileOptions,
   UnlinkOptions,
+  RenameOptions,
 } from '../engine/ports.js';
 import { isReadBuffer } from '../engine/ports.js';
 import { LockTable } from './lock-table.js';
@@ -253,7 +254,8 @@ export class MemoryFileSystem implements FileSystem {
     this.notify(name, 'attributes');
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  /** In memory there is nothing to flush: `sync` changes nothing. */
+  async rename(from: string, to: string, _options?: RenameOptions): Promise<void> {
     const source = normalize(from);
     const target = normalize(to);
     if (this.volume.existsSync(target)) throw new NasqError('EXISTS', `${to}: already exists`);

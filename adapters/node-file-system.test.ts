@@ -229,12 +229,20 @@ describe('NodeFileSystem: files', () => {
     await fileSystem.rename('from', 'to');
     expect(await fileSystem.readdir('.')).toEqual(['taken', 'to']);
     await expectCode(fileSystem.rename('from', 'again'), 'NOT_FOUND');
+    // Durable renames (both directories flushed), also across directories; errors as without.
+    await fileSystem.mkdir('elsewhere');
+    await fileSystem.rename('to', 'elsewhere/to', { sync: true });
+    expect(await fileSystem.readdir('elsewhere')).toEqual(['to']);
+    await expectCode(fileSystem.rename('to', 'elsewhere/again', { sync: true }), 'NOT_FOUND');
+    await expectCode(fileSystem.rename('taken', 'elsewhere/to', { sync: true }), 'EXISTS');
+    await fileSystem.rename('elsewhere/to', 'to', { sync: true });
+    await fileSystem.rename('elsewhere', 'moved', { sync: true }); // a directory: the check-then-rename path
     // Directories cannot be hard-linked: the check-then-rename fallback.
     await fileSystem.mkdir('d1');
     await fileSystem.mkdir('d2');
     await expectCode(fileSystem.rename('d1', 'd2'), 'EXISTS');
     await fileSystem.rename('d1', 'd3');
-    expect(await fileSystem.readdir('.')).toEqual(['d2', 'd3', 'taken', 'to']);
+    expect(await fileSystem.readdir('.')).toEqual(['d2', 'd3', 'moved', 'taken', 'to']);
   });
 
   it('refuses every call on a closed handle with CLOSED_HANDLE', async () => {

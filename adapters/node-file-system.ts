@@ -49,7 +49,7 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lock as osLock, unlock as osUnlock } from 'os-lock';
-import { assert, NasqError } from '../engine/errors.js';
+import { assert, NasqError, isNasqError } from '../engine/errors.js';
 import type {
   ByteRange,
   FileHandle,
@@ -62,6 +62,7 @@ import type {
   WatchHandle,
   WriteFileOptions,
   UnlinkOptions,
+  RenameOptions,
 } from '../engine/ports.js';
 import { isReadBuffer } from '../engine/ports.js';
 import { isValidRange, LockTable, type HeldLock } from './lock-table.js';
@@ -841,9 +842,29 @@ export class NodeFileSystem implements FileSystem {
    * Where hard links are not available (directories, some file systems: EPERM, ENOTSUP, EXDEV,
    * EMLINK), it falls back to check-then-rename, which can replace a `to` created in between.
    */
-  async rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
     const absoluteFrom = this.#resolve(from, 'rename');
     const absoluteTo = this.#resolve(to, 'rename');
+    let failure: unknown;
+    try {
+      await this.#renameOnce(absoluteFrom, absoluteTo, from, to);
+    } catch (error) {
+      failure = error;
+    }
+    if (options.sync === true && (failure === undefined || isNasqError(failure, 'NOT_FOUND', 'EXISTS'))) {
+      // Both directory entries are durable once both directories are flushed; a rename found
+      // done already (a repeat after a crash) is made durable the same way.
+      try {
+        await syncDirectory(nodePath.dirname(absoluteTo));
+        if (nodePath.dirname(absoluteFrom) !== nodePath.dirname(absoluteTo)) await syncDirectory(nodePath.dirname(absoluteFrom));
+      } catch (error) {
+        if (failure === undefined) throw nasqErrorFromNode(error, { operation: 'rename', path: to });
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  async #renameOnce(absoluteFrom: string, absoluteTo: string, from: string, to: string): Promise<void> {
     const context = { operation: 'rename', path: from };
     try {
       await fs.link(absoluteFrom, absoluteTo);

@@ -286,11 +286,20 @@ export class BodyStore {
     }
   }
 
-  /** Moves a body to `target` (dead letters): a rename for its own file, a copy out of a bundle. */
+  /** Whether bodies are flushed (the queue's `durable` option). */
+  get isDurable(): boolean {
+    return this.durable();
+  }
+
+  /**
+   * Moves a body to `target` (dead letters): a rename for its own file, a copy out of a bundle.
+   * Durable: the rename flushes both directories (also when an earlier attempt already moved it).
+   */
   async moveOut(slot: Slot, target: string): Promise<void> {
     if (slot.bundleFirstSequence === 0) {
       try {
-        await this.fs.rename(this.path(messageIdOf(slot)), target);
+        const from = this.path(messageIdOf(slot));
+        await (this.durable() ? this.fs.rename(from, target, { sync: true }) : this.fs.rename(from, target));
       } catch (error) {
         // Missing: the record says so. Exists: an earlier attempt moved it and died before its commit.
         if (!isNasqError(error, 'NOT_FOUND', 'EXISTS')) throw error;

@@ -41,13 +41,14 @@ function encodeRecord(record: Record<string, unknown>): Uint8Array {
 /**
  * Moves a message that leaves its slot (a receiver giving up on it, fsck dropping a damaged body)
  * to the dead letters, before the commit that frees the slot: the record first, then the body (a
- * rename, or a copy out of its bundle). Repeated after a crash, it writes the same record and
- * finds the body already moved.
+ * rename, or a copy out of its bundle), each flushed when the queue is durable. Repeated after a
+ * crash, it writes the same record and finds the body already moved.
  */
 export async function deadLetterSlot(fs: FileSystem, directory: string, bodies: BodyStore, slot: Slot, reason: string, nowMs: number): Promise<void> {
   const id = messageIdOf(slot);
   const paths = deadLetterPaths(directory, id);
-  await fs.writeFile(paths.record, encodeRecord({ id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs }));
+  const record = encodeRecord({ id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs });
+  await (bodies.isDurable ? fs.writeFile(paths.record, record, { sync: true }) : fs.writeFile(paths.record, record));
   await bodies.moveOut(slot, paths.body);
 }
 

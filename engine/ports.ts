@@ -73,6 +73,15 @@ export interface UnlinkOptions {
   readonly sync?: boolean;
 }
 
+export interface RenameOptions {
+  /**
+   * Flush the directories of both names to stable storage before returning. A rename that finds
+   * its source gone (NOT_FOUND) or its target there (EXISTS), as a repeat of a rename that died
+   * before its flush would, still gets the flush, then the error. Default false.
+   */
+  readonly sync?: boolean;
+}
+
 export interface FileStat {
   readonly size: number;
   /** Last write time in milliseconds since the epoch, at the file system's granularity. */
@@ -128,7 +137,7 @@ export interface FileSystem {
   /** Sets the times explicitly; an explicit change of the last write time wakes watchers. */
   setTimes(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
   /** Renames a file; fails with EXISTS if `to` exists. */
-  rename(from: string, to: string): Promise<void>;
+  rename(from: string, to: string, options?: RenameOptions): Promise<void>;
   unlink(path: string, options?: UnlinkOptions): Promise<void>;
   /** Names in a directory, sorted. */
   readdir(path: string): Promise<string[]>;

@@ -20,6 +20,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NodeFileSystem } from '../adapters/node-file-system.js';
 import { SystemClock } from '../adapters/system-clock.js';
 import { headerRegionSize } from './format.js';
+import { listDeadLetters } from './dead-letters.js';
 import { fsck } from './fsck.js';
 import { kernelViolations } from './kernel-image.js';
 import type { Ports } from './ports.js';
@@ -380,6 +381,7 @@ function recording(inner: NodeFileSystem): { fs: NodeFileSystem; calls: Recorded
         if (property === 'write') detail = (args[1] as number) < headerRegionSize ? 'header' : 'slots';
         if (property === 'writeFile') detail = (args[2] as { sync?: boolean } | undefined)?.sync === true ? 'sync' : 'no-sync';
         if (property === 'unlink') detail = (args[1] as { sync?: boolean } | undefined)?.sync === true ? 'sync' : 'no-sync';
+        if (property === 'rename') detail = (args[2] as { sync?: boolean } | undefined)?.sync === true ? 'sync' : 'no-sync';
         calls.push({ method: String(property), path, detail });
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
@@ -425,6 +427,27 @@ describe('the durable option on real disk', () => {
       const slotWrite = kernelCalls.indexOf('write slots');
       expect(slotWrite).toBeGreaterThan(0);
       expect(kernelCalls.slice(slotWrite + 1)).toEqual(['sync', 'write header', 'sync', 'unlock']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('durable: a message dead-lettered by a receiver is in dead/ on stable storage before the commit frees its slot', async () => {
+    await createQueue(ports, 'q', { slots: 16, maximumDeliveries: 1 });
+    const recorder = recording(ports.fs as NodeFileSystem);
+    const client = await QueueClient.open({ fs: recorder.fs, clock: ports.clock }, 'q', { durable: true, leaseMs: 1 });
+    try {
+      await client.send('once only');
+      expect(await client.receive()).not.toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the 1 ms lease runs out
+      recorder.calls.length = 0;
+      expect(await client.receive()).toBeNull(); // delivered once already: to the dead letters
+      // The record (dead/ID.json), then the body renamed from msg/ID to dead/ID.
+      const deadCalls = described(recorder.calls.filter((call) => call.path.includes('/dead/') || call.method === 'rename'));
+      expect(deadCalls).toEqual(['writeFile sync', 'rename sync']);
+      const kernelCommit = described(recorder.calls).lastIndexOf('write header');
+      expect(described(recorder.calls).indexOf('rename sync')).toBeLessThan(kernelCommit);
+      expect((await listDeadLetters(ports, 'q')).map((letter) => letter.reason)).toEqual(['too-many-deliveries']);
     } finally {
       await client.close();
     }

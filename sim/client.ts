@@ -37,6 +37,7 @@ import type {
   WatchHandle,
   WriteFileOptions,
   UnlinkOptions,
+  RenameOptions,
 } from '../engine/ports.js';
 import { isReadBuffer } from '../engine/ports.js';
 import { type EventHandler, SimEvent } from './event-queue.js';
@@ -1010,7 +1011,7 @@ export class SimFileSystem implements FileSystem {
     return runtime.send(call) as Promise<void>;
   }
 
-  rename(from: string, to: string): Promise<void> {
+  rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
     const runtime = this.runtime;
     const call = runtime.begin(Operation.rename, true);
     if (call === null) return neverSettles;
@@ -1021,6 +1022,8 @@ export class SimFileSystem implements FileSystem {
       return this.fail(call);
     }
     call.targetPath = target;
+    // As for unlink: the flush costs its time; the NAS journals the namespace change anyway.
+    if (options.sync === true) call.flags |= CallFlag.sync;
     runtime.invalidateCache(call.path);
     runtime.invalidateCache(target);
     return runtime.send(call) as Promise<void>;

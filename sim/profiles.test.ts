@@ -98,7 +98,7 @@ describe('latency profiles: measured latency matches the configured distribution
 });
 
 describe('a flush costs its time', () => {
-  it('an unlink with sync (a durable ack) pays flushMs on top of an unlink, like a writeFile with sync', async () => {
+  it('an unlink or rename with sync (a durable ack, a durable dead letter) pays flushMs on top, like a writeFile with sync', async () => {
     const latency = new ProfileLatency(resolveProfile({ name: 'flush', roundTripMs: 1, serviceMs: 2, flushMs: 7, jitterSigma: 0, serverWorkers: 4 }));
     const simulation = new Simulation({ seed: 1, latency, clockResolutionMs: 0, tieBreak: 'sequence', host: null });
     const elapsed: Record<string, number> = {};
@@ -112,11 +112,16 @@ describe('a flush costs its time', () => {
       await fs.writeFile('b', new Uint8Array(1));
       await timed('unlink', () => fs.unlink('a'));
       await timed('unlinkSync', () => fs.unlink('b', { sync: true }));
+      await fs.writeFile('c', new Uint8Array(1));
+      await timed('rename', () => fs.rename('c', 'd'));
+      await timed('renameSync', () => fs.rename('d', 'e', { sync: true }));
     });
     await simulation.run();
-    // One round trip (1 ms) + unlink's service weight 1 x 2 ms; the flush adds 7 ms.
+    // One round trip (1 ms) + unlink's (and rename's) service weight 1 x 2 ms; the flush adds 7 ms.
     expect(elapsed['unlink']).toBeCloseTo(3, 6);
     expect(elapsed['unlinkSync']).toBeCloseTo(10, 6);
+    expect(elapsed['rename']).toBeCloseTo(3, 6);
+    expect(elapsed['renameSync']).toBeCloseTo(10, 6);
     expect(medianCostMs(latency.profile, Operation.unlink, CallFlag.sync) - medianCostMs(latency.profile, Operation.unlink)).toBeCloseTo(7, 6);
   });
 });

@@ -7,7 +7,7 @@
  *
  * with X a lognormal jitter factor of median 1 and shape `jitterSigma`, drawn once per call (a
  * slow moment, a retransmit or a seek slows the call as a whole), and `flush` = `flushMs` for a
- * `sync`, or a `writeFile` or `unlink` with `sync`. The network part is split between the request
+ * `sync`, or a `writeFile`, `unlink` or `rename` with `sync`. The network part is split between the request
  * ((roundTrips - 1/2) round trips) and the reply (half a round trip); the service part occupies
  * one of `serverWorkers` workers, first in, first out, so a busy server adds queueing on top.
  * Storage operations are slowed by the RAID state (degraded, rebuilding, a stalled disk; see
@@ -121,7 +121,7 @@ export function roundTripsOf(operation: Operation): number {
 
 /** Whether a call flushes to stable storage (its service includes the profile's flush time). */
 export function flushes(operation: Operation, flags: number): boolean {
-  return operation === Operation.sync || ((operation === Operation.writeFile || operation === Operation.unlink) && (flags & CallFlag.sync) !== 0);
+  return operation === Operation.sync || ((operation === Operation.writeFile || operation === Operation.unlink || operation === Operation.rename) && (flags & CallFlag.sync) !== 0);
 }
 
 const builtinProfiles: Readonly<Record<LatencyProfileName, LatencyProfile>> = {
