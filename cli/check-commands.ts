@@ -9,7 +9,7 @@ import type { Argv } from 'yargs';
 import { checkerDescriptions, checkerNames } from '../properties/checkers.js';
 import { check, replay, workersMax, type FailureRecord, type ScenarioCheckResult } from '../properties/check.js';
 import { nominalConfig } from '../properties/config.js';
-import { formatExercised } from '../properties/exercised.js';
+import { describeNeverExercised, formatExercised } from '../properties/exercised.js';
 import { formatOperation } from '../properties/history.js';
 import { checkReportJson, describeShrunk } from '../properties/report-json.js';
 import { parseShard, shardRunCount } from '../properties/run-plan.js';
@@ -121,9 +121,7 @@ export async function runCheck(
 function printScenario(result: ScenarioCheckResult, output: Output, exercised: boolean): void {
   const status = result.failures > 0 ? `FAILED (${result.failure!.failedKind})` : result.unknown > 0 ? `ok (${result.unknown} unknown)` : 'ok';
   output.line(`  ${result.name.padEnd(22)} ${String(result.seeds).padStart(5)} runs  ${(result.wallMs / 1000).toFixed(1).padStart(6)} s  ${status}${result.interrupted ? ' (time budget reached)' : ''}`);
-  if (result.neverExercised.length > 0) {
-    output.line(`    not exercised: ${result.neverExercised.join(', ')} (scheduled, but started in none of the ${result.seeds} runs)`);
-  }
+  if (result.neverExercised.length > 0) output.line(`    ${describeNeverExercised(result.neverExercised, result.seeds)}`);
   if (exercised) for (const line of formatExercised(result.exercised, result.seeds)) output.line(`    ${line}`);
   if (result.failure !== undefined) printFailure(result.failure, output);
 }

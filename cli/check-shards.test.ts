@@ -125,6 +125,25 @@ describe('nasq check --workers and --shard, nasq report merge', () => {
     expect(pathReport.scenarios[0]!.failure!.record['traceHash']).toBe(oneFile['traceHash']);
   });
 
+  it('a merge says which scheduled fault no shard ever started', async () => {
+    const late = join(directory, 'crash-too-late.json');
+    const faults = [
+      { kind: 'crash', atMs: 1_900, target: 'any-sender' },
+      { kind: 'pause', atMs: 0, durationMs: 100, target: 'any-receiver' },
+    ];
+    await writeFile(late, JSON.stringify({ name: 'crash-too-late', description: 'x', clients: { senders: 1, receivers: 1 }, workload: { messages: 1 }, nemesis: { faults }, options: { faultPhaseMs: 2_000 } }));
+    const artifacts = join(directory, 'late');
+    await mkdir(artifacts, { recursive: true });
+    for (const index of [1, 2]) {
+      const shard = await nasq(['check', '--scenario', late, '--seeds', '4', '--seed', '3', '--shard', `${index}/2`, '--json', '--failures', join(artifacts, 'failures')]);
+      expect(shard.code).toBe(0);
+      await writeFile(join(artifacts, `shard-${index}.json`), shard.stdout);
+    }
+    const merged = await nasq(['report', 'merge', artifacts]);
+    expect(merged.code).toBe(0);
+    expect(merged.stdout).toMatch(/crash-too-late +4 runs {2}ok\n {4}not exercised: crash \(scheduled, but started in none of the 4 runs\)\n/);
+  });
+
   it('refuses a missing shard, a bad --shard and a bad --workers with exit code 2', async () => {
     const artifacts = join(directory, 'partial');
     await mkdir(artifacts, { recursive: true });

@@ -10,6 +10,7 @@
  * `nasq report DIR` (render a report directory again) is the default subcommand.
  */
 
+import { describeNeverExercised } from '../properties/exercised.js';
 import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
@@ -48,6 +49,8 @@ interface ScenarioLine {
   readonly seeds: number;
   readonly unknown: number;
   readonly interrupted: boolean;
+  /** Fault kinds scheduled that no shard's runs started. */
+  readonly neverExercised: readonly string[];
   readonly failure:
     | { readonly kind: string; readonly run: number; readonly violations: ReadonlyArray<{ checker: string; explanation: string }>; readonly shrunk: string; readonly file: string; readonly replay: string | undefined; readonly source: string | undefined }
     | undefined;
@@ -72,6 +75,7 @@ export async function runReportMerge(argv: { paths: string[]; json: boolean; rep
           seeds: scenario.seeds,
           unknown: scenario.unknown,
           interrupted: scenario.interrupted,
+          neverExercised: scenario.neverExercised ?? [],
           failure:
             failure === null
               ? undefined
@@ -98,6 +102,7 @@ export async function runReportMerge(argv: { paths: string[]; json: boolean; rep
           seeds: result.seeds,
           unknown: result.unknown,
           interrupted: result.interrupted,
+          neverExercised: result.neverExercised,
           failure:
             failure === undefined
               ? undefined
@@ -137,6 +142,7 @@ async function printScenario(line: ScenarioLine, output: Output): Promise<void> 
   const failure = line.failure;
   const status = failure !== undefined ? `FAILED (${failure.kind}) at run ${failure.run}` : line.unknown > 0 ? `ok (${line.unknown} unknown)` : 'ok';
   output.line(`  ${line.name.padEnd(22)} ${String(line.seeds).padStart(5)} runs  ${status}${line.interrupted ? ' (time budget reached)' : ''}`);
+  if (line.neverExercised.length > 0) output.line(`    ${describeNeverExercised(line.neverExercised, line.seeds)}`);
   if (failure === undefined) return;
   for (const violation of failure.violations) output.line(`    ${violation.checker}: ${violation.explanation}`);
   output.line(`    smallest failing run: ${failure.shrunk}`);

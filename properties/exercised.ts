@@ -116,3 +116,8 @@ export function formatExercised(totals: ExercisedTotals, runs: number): string[]
     return `${name.padEnd(width)}  ${String(count).padStart(8)} in ${seen}/${runs} runs`;
   });
 }
+
+/** The warning line for fault kinds a scenario scheduled but never started (no indent). */
+export function describeNeverExercised(kinds: readonly string[], runs: number): string {
+  return `not exercised: ${kinds.join(', ')} (scheduled, but started in none of the ${runs} runs)`;
+}

@@ -3,6 +3,7 @@
  * fetched), readable offline and attachable to a CI run as an artifact.
  */
 
+import { describeNeverExercised } from '../properties/exercised.js';
 import type { CapacityResult } from './capacity.js';
 import { capacityHeaders, capacityHeadline, capacityRows } from './capacity-text.js';
 import {
@@ -155,7 +156,7 @@ async function scenarioBody(scenario: ScenarioSection, index: number): Promise<s
   const prefix = `scenario-${index}-`;
   const never = scenario.neverExercised ?? [];
   if (never.length > 0) {
-    parts.push(`<p>${statusBadge('unknown', 'not exercised')} ${escapeHtml(never.join(', '))}: scheduled, but started in none of the ${scenario.seeds} runs.</p>`);
+    parts.push(`<p>${statusBadge('unknown', 'warning')} ${escapeHtml(describeNeverExercised(never, scenario.seeds))}</p>`);
   }
   if (scenario.exercised !== undefined && Object.keys(scenario.exercised).length > 0) {
     const rows = Object.entries(scenario.exercised).map(([name, total]) => [escapeHtml(name), total.count, `${total.runs} / ${scenario.seeds}`]);

@@ -3,6 +3,7 @@
  * $GITHUB_STEP_SUMMARY takes up to 1 MiB per step), with every failure's replay command.
  */
 
+import { describeNeverExercised } from '../properties/exercised.js';
 import { capacityHeaders, capacityHeadline, capacityRows } from './capacity-text.js';
 import { formatMs } from './charts.js';
 import type { CheckSection, ReportDocument, RunSection } from './document.js';
@@ -45,7 +46,7 @@ function checkMarkdown(check: CheckSection): string[] {
   ];
   for (const scenario of check.scenarios) {
     const never = scenario.neverExercised ?? [];
-    if (never.length > 0) lines.push('', `⚠️ ${escapeMarkdown(scenario.name)}: not exercised: ${escapeMarkdown(never.join(', '))} (scheduled, but started in none of its ${scenario.seeds} runs)`);
+    if (never.length > 0) lines.push('', `⚠️ ${escapeMarkdown(scenario.name)}: ${escapeMarkdown(describeNeverExercised(never, scenario.seeds))}`);
   }
   const exercised = check.scenarios.filter((scenario) => scenario.exercised !== undefined && Object.keys(scenario.exercised).length > 0);
   if (exercised.length > 0) {
