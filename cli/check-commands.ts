@@ -50,6 +50,7 @@ export function checkCommand(yargs: Argv): Argv {
     .option('failures', { type: 'string', default: '.nasq/failures', describe: 'directory for failure files' })
     .option('workers', { type: 'number', describe: 'worker threads (default: the number of cores); results do not depend on it' })
     .option('shard', { type: 'string', describe: 'I/N: run shard I of N (run indexes i with i mod N = I-1); combine with "nasq report merge"' })
+    .option('determinism', { type: 'number', describe: 'K: run every K-th run twice and fail (exit 1) if the two traces differ' })
     .option('exercised', { type: 'boolean', default: false, describe: 'print what each scenario\'s runs exercised (faults, error paths, lock contention, redeliveries)' })
     .option('json', { type: 'boolean', default: false });
 }
@@ -65,6 +66,7 @@ export async function runCheck(
     failures: string;
     workers?: number;
     shard?: string;
+    determinism?: number;
     exercised: boolean;
     json: boolean;
     report?: string;
@@ -89,29 +91,36 @@ export async function runCheck(
       throw new UsageError(`--shard: ${(error as Error).message}`);
     }
   }
+  const determinism = argv.determinism === undefined ? undefined : parsePositiveInteger(argv.determinism, '--determinism', 1_000_000);
   if (!argv.json) {
     const part = shard === undefined ? '' : `, shard ${shard.index}/${shard.count} (${shardRunCount(seeds, shard)} of them each)`;
     output.line(`nasq check: ${scenarios.length} scenario(s) x ${seeds} seeds, seed ${seed}${part}`);
   }
   const runsPerScenario = argv.path !== undefined ? 1 : shard === undefined ? seeds : shardRunCount(seeds, shard);
   const reporting = new CheckReporting(argv, { scenarios: scenarios.length, runsPerScenario, timeBudgetMs }, output);
-  const report = await check(
-    {
-      scenarios,
-      seeds,
-      seed,
-      ...(argv.path === undefined ? {} : { path: argv.path }),
-      ...(timeBudgetMs === undefined ? {} : { timeBudgetMs }),
-      shrink: !argv['no-shrink'],
-      failureDirectory: argv.failures,
-      workers,
-      ...(shard === undefined ? {} : { shard }),
-      ...(reporting.runOptions === undefined ? {} : { runOptions: reporting.runOptions }),
-      onProgress: (event) => reporting.onProgress(event, argv.json ? undefined : (result) => printScenario(result, output, argv.exercised)),
-    },
-    () => performance.now(),
-  );
-  reporting.endProgress();
+  let report: Awaited<ReturnType<typeof check>>;
+  try {
+    report = await check(
+      {
+        scenarios,
+        seeds,
+        seed,
+        ...(argv.path === undefined ? {} : { path: argv.path }),
+        ...(timeBudgetMs === undefined ? {} : { timeBudgetMs }),
+        shrink: !argv['no-shrink'],
+        failureDirectory: argv.failures,
+        workers,
+        ...(shard === undefined ? {} : { shard }),
+        ...(determinism === undefined ? {} : { determinism }),
+        ...(reporting.runOptions === undefined ? {} : { runOptions: reporting.runOptions }),
+        onProgress: (event) => reporting.onProgress(event, argv.json ? undefined : (result) => printScenario(result, output, argv.exercised)),
+      },
+      () => performance.now(),
+    );
+  } finally {
+    // Also when the check throws (a run that is not deterministic): end the progress line first.
+    reporting.endProgress();
+  }
   if (argv.json) output.result(true, checkReportJson(report), '');
   else output.line(`${report.failures === 0 ? 'all properties hold' : `${report.failures} scenario(s) failed`}: ${report.seeds} runs, ${report.fsOps} simulated file operations, ${(report.wallMs / 1000).toFixed(1)} s`);
   await reporting.finish(report);

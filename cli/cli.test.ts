@@ -44,6 +44,10 @@ describe('nasq check', () => {
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as Record<string, unknown>;
     expect(report).toMatchObject({ seeds: 5, failures: 0, seed: 11, scenarios: [{ name: 'smoke', seeds: 5, failures: 0, replay: [] }] });
+    // Every run run twice (--determinism 1): the same report.
+    const twice = await nasq(['check', '--scenario', 'smoke', '--seeds', '5', '--seed', '11', '--json', '--determinism', '1', '--failures', join(directory, 'failures')]);
+    expect(twice.code).toBe(0);
+    expect((JSON.parse(twice.stdout) as Record<string, unknown>)['fsOps']).toBe(report['fsOps']);
     expect(typeof report['wallMs']).toBe('number');
     expect(report['fsOps']).toBeGreaterThan(0);
   });
@@ -117,6 +121,10 @@ describe('nasq check', () => {
     const zeroSeeds = await nasq(['check', '--seeds', '0']);
     expect(zeroSeeds.code).toBe(2);
     expect(zeroSeeds.stderr).toMatch(/--seeds: expected an integer from 1 to .*got 0/);
+
+    const determinism = await nasq(['check', '--determinism', '0']);
+    expect(determinism.code).toBe(2);
+    expect(determinism.stderr).toMatch(/--determinism: expected an integer from 1 to .*got 0/);
 
     const budget = await nasq(['check', '--time-budget', 'soon']);
     expect(budget.code).toBe(2);

@@ -5,6 +5,7 @@
  * 2 a usage error (wrong arguments or options, a malformed scenario); 3 a liveness violation.
  */
 
+import { NondeterminismError } from '../properties/check.js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { NasqError } from '../engine/errors.js';
@@ -67,6 +68,11 @@ export async function main(argv: string[]): Promise<void> {
     if (error instanceof UsageError) {
       process.stderr.write(`nasq: ${error.message}\nRun "nasq --help" (or "nasq <command> --help") for the usage.\n`);
       process.exitCode = exitCodes.usage;
+      return;
+    }
+    if (error instanceof NondeterminismError) {
+      process.stderr.write(`nasq: ${error.message}\n`);
+      process.exitCode = exitCodes.violation;
       return;
     }
     if (error instanceof NasqError) {

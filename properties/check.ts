@@ -69,6 +69,12 @@ export interface CheckOptions {
   /** Make only shard `index` of `count`: run indexes i with i mod count == index - 1. */
   readonly shard?: Shard;
   /**
+   * Run every `determinism`-th run (run indexes divisible by it) a second time, on whichever
+   * thread is free, and fail the check with a NondeterminismError if the two trace hashes differ:
+   * a seed that does not replay makes every failure file worthless. Default: off.
+   */
+  readonly determinism?: number;
+  /**
    * For nasq's own tests: the worker entry module (default the compiled
    * dist/properties/check-worker.js) and a name it resolves to run options in each worker. With
    * this, even `workers: 1` runs on a worker thread.
@@ -137,6 +143,23 @@ export interface CheckReport {
   readonly seedsPerScenario?: number;
   /** The shard this report covers; absent: every run. */
   readonly shard?: Shard | undefined;
+}
+
+/** A run gave two different traces from one configuration: the simulation is not deterministic. */
+export class NondeterminismError extends Error {
+  constructor(
+    readonly scenario: string,
+    readonly runIndex: number,
+    readonly seed: number,
+    readonly traceHashes: readonly [string, string],
+    readonly replay: string,
+  ) {
+    super(
+      `run ${runIndex} of scenario ${scenario} (seed ${seed}) is not deterministic: run twice from one configuration it gave trace hashes ${traceHashes[0]} and ${traceHashes[1]}. ` +
+        `Something outside the seed reached the run (ambient time or randomness, state kept between runs, iteration over something unordered). Run it twice: ${replay}`,
+    );
+    this.name = 'NondeterminismError';
+  }
 }
 
 /** Wall time from the host, for the report only (the runs themselves never read it). */
@@ -318,8 +341,13 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
       entries.set(runIndex, entry);
       if (bad && (lowestBad === undefined || runIndex < lowestBad)) lowestBad = runIndex;
     };
+    const determinism = options.determinism;
     const running: Promise<void> = executor
       .run(config)
+      .then(async (digest) => {
+        if (determinism !== undefined && runIndex % determinism === 0) await expectSameTrace(executor, loaded, options, runIndex, config, digest);
+        return digest;
+      })
       .then(
         (digest) => settle({ digest }, digest.verdict === 'invalid'),
         (error: unknown) => settle({ error }, true),
@@ -380,12 +408,32 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
   return result;
 }
 
+/** Runs `config` (run `runIndex`) again and throws a NondeterminismError if its trace differs from `first`'s. */
+async function expectSameTrace(executor: RunExecutor, loaded: LoadedScenario, options: CheckOptions, runIndex: number, config: RunConfig, first: RunDigest): Promise<void> {
+  const again = await executor.run(config);
+  if (again.stats.traceHash === first.stats.traceHash) return;
+  const scenarioArgument = loaded.source === 'builtin' ? loaded.scenario.name : loaded.source;
+  throw new NondeterminismError(
+    loaded.scenario.name,
+    runIndex,
+    options.seed,
+    [first.stats.traceHash, again.stats.traceHash],
+    `${options.command ?? 'npx nasq'} check --scenario ${scenarioArgument} --seed ${options.seed} --path ${runIndex} --determinism 1`,
+  );
+}
+
 /** `path` given: each scenario runs the configuration at that path, and shrinks on from it if it fails. */
 async function replayPaths(options: CheckOptions, path: string, executor: RunExecutor, events: OrderedEvents, wallClock: WallClock): Promise<ScenarioCheckResult[]> {
   const results: ScenarioCheckResult[] = [];
   for (const [position, loaded] of options.scenarios.entries()) {
     const { scenario } = loaded;
     const scenarioStarted = wallClock();
+    if (options.determinism !== undefined && /^\d+$/.test(path)) {
+      // A run, not a shrink step: run it twice first.
+      const runIndex = Number(path);
+      const config = new RunConfigSource(scenario, options.seed, runIndex + 1).configOf(runIndex);
+      await expectSameTrace(executor, loaded, options, runIndex, config, await executor.run(config));
+    }
     const answer = await executor.failure(
       scenario,
       {
