@@ -103,8 +103,15 @@ export const builtinScenarios: ScenarioInput[] = [
     nemesis: {
       faults: [
         { kind: 'partition', atMs: { min: 0, max: 1_000 }, durationMs: { min: 500, max: 5_000 }, target: 'any-client' },
-        // Cut off while holding the header lock: the lock goes with the session when it times out.
-        { kind: 'partition', atMs: { min: 0, max: 1_000 }, durationMs: { min: 500, max: 5_000 }, target: 'lock-holder' },
+        // Cut off while holding the header lock, for longer than the server waits for it: the lock
+        // goes with the session while the holder still believes it holds it.
+        {
+          kind: 'partition',
+          atMs: { min: 0, max: 1_000 },
+          durationMs: { min: 1_000, max: 5_000 },
+          target: 'lock-holder',
+          parameters: { sessionTimeoutMs: { min: 200, max: 900 } },
+        },
       ],
     },
     options: { faultPhaseMs: 6_000, settleMs: 120_000 },
