@@ -209,7 +209,9 @@ async function checkBody(check: CheckSection): Promise<string> {
     scenario.fsOps,
     scenario.histograms === null ? '' : formatMs(scenario.histograms.send.summary.p99Ms),
     scenario.histograms === null ? '' : formatMs(scenario.histograms.lockWait.summary.p99Ms),
-    scenario.interrupted ? 'time budget reached' : '',
+    [scenario.interrupted ? 'time budget reached' : '', (scenario.neverExercised ?? []).length > 0 ? escapeHtml(`not exercised: ${scenario.neverExercised!.join(', ')}`) : '']
+      .filter((note) => note !== '')
+      .join('; '),
   ]);
   const parts = [
     `<p>${check.failures === 0 ? statusBadge(true, 'all properties hold') : statusBadge(false, `${check.failures} scenario(s) failed`)} ${check.seeds} runs, seed ${check.seed}, ${check.fsOps} simulated file operations, ${(check.wallMs / 1000).toFixed(1)} s</p>`,
