@@ -202,10 +202,19 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     startMs,
     healAtMs,
     onClientEvent: (timeMs, client, event) => clientEvents.push({ timeMs, client, event }),
-    lockHolder: () =>
-      simulation.server
-        .locks(kernelPath)
-        .find((lock) => lock.mode === 'exclusive' && lock.offset === 0 && lock.length === headerRegionSize && lock.handleState === 'open' && lock.client !== 'setup')?.client,
+    lockHolder: {
+      now: () =>
+        simulation.server
+          .locks(kernelPath)
+          .find((lock) => lock.mode === 'exclusive' && lock.offset === 0 && lock.length === headerRegionSize && lock.handleState === 'open' && lock.client !== 'setup')?.client,
+      next: (then) => {
+        const stop = simulation.server.onLockGranted(kernelPath, (grant) => {
+          if (grant.mode !== 'exclusive' || grant.offset !== 0 || grant.length !== headerRegionSize || grant.client === 'setup') return;
+          stop();
+          then();
+        });
+      },
+    },
   });
 
   let simulationError: string | undefined;

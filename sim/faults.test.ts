@@ -451,27 +451,45 @@ describe("target 'lock-holder': the fault lands inside a lock cycle", () => {
     simulation.addClient('late', ({ fs, clock }) => holds(fs, clock, 100, 150));
     simulation.addClient('idle', ({ clock }) => at(clock, 200));
     const events: string[] = [];
-    installNemesis(simulation, [fault('crash', 20, 0, 'lock-holder', { restartAfterMs: 1_000 }), fault('session-drop', 60, 0, 'lock-holder')], {
+    const grants: Array<{ client: string; timeMs: number }> = [];
+    simulation.server.onLockGranted('kernel', (grant) => grants.push({ client: grant.client, timeMs: grant.timeMs }));
+    // Choice 5: a moment (0.5 ms) after the next grant, when the holder has its reply.
+    installNemesis(simulation, [fault('crash', 20, 0, 'lock-holder', { restartAfterMs: 1_000 }), { ...fault('session-drop', 60, 0, 'lock-holder'), choice: 5 }], {
       senders: ['early', 'late', 'idle'],
       receivers: [],
       startMs: 0,
       healAtMs: 1_000,
       onClientEvent: (timeMs, client, event) => events.push(`${timeMs.toFixed(2)} ${event} ${client}`),
-      ...(withHolder ? { lockHolder: () => simulation.server.locks('kernel').find((lock) => lock.offset === header.offset)?.client } : {}),
+      ...(withHolder
+        ? {
+            lockHolder: {
+              now: () => simulation.server.locks('kernel').find((lock) => lock.offset === header.offset)?.client,
+              next: (then: () => void) => {
+                const stop = simulation.server.onLockGranted('kernel', () => {
+                  stop();
+                  then();
+                });
+              },
+            },
+          }
+        : {}),
     });
     await simulation.run();
-    return events;
+    return { events, grants };
   };
 
   it('hits the client holding the lock at the fault time, or else the first to take it after', async () => {
-    const events = await lockHolderRun(true);
+    const { events, grants } = await lockHolderRun(true);
+    const lateGrant = grants.find((grant) => grant.client === 'late')!.timeMs;
     // The crash at 20 finds "early" holding the lock; nobody holds it at 60, so the drop waits
-    // for "late" to take it (its open, then its lock, reach the server a little after 100; the
-    // nemesis looks every 0.25 ms, so it strikes within 0.25 ms of the grant).
-    expect(events.slice(0, 2)).toEqual(['20.00 crash early', '100.75 session-drop late']);
+    // for the next grant (to "late": its open, then its lock, reach the server a little after
+    // 100) and strikes 0.5 ms after it (the fault's choice), while "late" holds the lock.
+    expect(events.slice(0, 2)).toEqual(['20.00 crash early', `${(lateGrant + 0.5).toFixed(2)} session-drop late`]);
+    expect(lateGrant).toBeGreaterThan(100);
+    expect(lateGrant).toBeLessThan(101);
   });
 
   it('never starts without a way to tell the holder', async () => {
-    expect(await lockHolderRun(false)).toEqual([]);
+    expect((await lockHolderRun(false)).events).toEqual([]);
   });
 });

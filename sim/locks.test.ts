@@ -472,7 +472,12 @@ describe('what the server counts about locks (the check reports it as exercised)
     simulation.at(20, (sim) => sim.crash('crasher'));
     simulation.at(30, (sim) => sim.dropSession('dropped'));
     simulation.at(55, (sim) => sim.crash('polite'));
+    const grants: string[] = [];
+    simulation.server.onLockGranted('kernel', (grant) => grants.push(`${grant.timeMs.toFixed(1)} ${grant.client} ${grant.offset}+${grant.length} ${grant.mode}`));
     await simulation.run();
+    // Granted at once (crasher, polite) and to a waiter when the crash released the lock (dropped).
+    expect(grants.map((grant) => grant.replace(/^[\d.]+ /, ''))).toEqual(['crasher 0+100 exclusive', 'dropped 0+100 exclusive', 'polite 0+100 exclusive']);
+    expect(grants[1]).toMatch(/^20\.0 dropped/);
     expect(simulation.server.lockConflicts('kernel')).toBe(1);
     expect(simulation.server.locksLost('kernel')).toBe(2);
     expect(simulation.server.locksLost('other')).toBe(0);

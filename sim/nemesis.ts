@@ -9,8 +9,8 @@
  * `defaultFaultParameters`, which swarm mode draws from):
  *
  * Clients (target: a client name, 'any-client', 'any-sender', 'any-receiver', 'all-clients', or
- * 'lock-holder': the client holding the queue's header lock at the fault's time, or else the first
- * to take it after, so that the fault lands inside a lock cycle):
+ * 'lock-holder': the client holding the queue's header lock at the fault's time, or else the one
+ * holding it a moment after the next grant, so that the fault lands inside a lock cycle):
  * - crash: the process dies at its current await; restarted after `restartAfterMs` (at the latest
  *   at the heal). The server drops its session at once.
  * - pause: stop-the-world for `durationMs`: no reply reaches the client's code and none of its
@@ -72,8 +72,13 @@ export type ClientEventKind = 'crash' | 'session-drop' | 'pause' | 'restart';
 /** The target that means "the client holding the lock `NemesisOptions.lockHolder` names". */
 export const lockHolderTarget = 'lock-holder';
 
-/** How often a 'lock-holder' fault looks again for a holder while none holds the lock, ms. */
-export const lockHolderPollMs = 0.25;
+/** Who holds the lock target 'lock-holder' means (run.ts: the queue's header lock). */
+export interface LockHolderView {
+  /** The client holding it now, if any. */
+  now(): string | undefined;
+  /** Calls `then` once, at the instant the lock is next granted (to anyone). */
+  next(then: () => void): void;
+}
 
 export interface NemesisOptions {
   readonly senders: readonly string[];
@@ -82,11 +87,8 @@ export interface NemesisOptions {
   readonly startMs: number;
   /** When everything heals, ms of virtual time. */
   readonly healAtMs: number;
-  /**
-   * The client that holds the lock target 'lock-holder' means, or undefined if none does (run.ts:
-   * the queue's header lock). Without it, 'lock-holder' faults never start.
-   */
-  readonly lockHolder?: () => string | undefined;
+  /** Who holds the lock target 'lock-holder' means. Without it, 'lock-holder' faults never start. */
+  readonly lockHolder?: LockHolderView;
   /** Told of every client-visible fault (for the justified-redelivery checker). */
   readonly onClientEvent?: (timeMs: number, client: string, event: ClientEventKind) => void;
 }
@@ -309,12 +311,21 @@ export function installNemesis(simulation: Simulation, faults: readonly NemesisF
     const atMs = Math.min(options.startMs + Math.max(0, fault.atMs), healAtMs);
     const endOf = (startMs: number): number => (fault.durationMs > 0 ? Math.min(startMs + fault.durationMs, healAtMs) : healAtMs);
     if (fault.target === lockHolderTarget && !serverKinds.has(fault.kind)) {
-      // The client holding the lock now, or the first to hold it after (looked for every
-      // lockHolderPollMs until the heal): crashes and drops inside a lock cycle on purpose.
+      // The client holding the lock now; if none does, look again a moment after the next grant
+      // (0 to 0.9 ms, from the fault's choice: the holder may have its reply and be reading or
+      // writing by then): crashes, drops, pauses and partitions inside a lock cycle on purpose.
+      const lockHolder = options.lockHolder;
+      if (lockHolder === undefined) continue;
       const strikeHolder = (sim: Simulation): void => {
-        const holder = options.lockHolder?.();
-        if (holder !== undefined) strike(sim, [holder], endOf(sim.nowMs));
-        else if (options.lockHolder !== undefined && sim.nowMs + lockHolderPollMs < healAtMs) sim.at(sim.nowMs + lockHolderPollMs, strikeHolder);
+        const holder = lockHolder.now();
+        if (holder !== undefined) {
+          strike(sim, [holder], endOf(sim.nowMs));
+          return;
+        }
+        lockHolder.next(() => {
+          const lookMs = sim.nowMs + (fault.choice % 10) * 0.1;
+          if (lookMs < healAtMs) sim.at(lookMs, strikeHolder);
+        });
       };
       simulation.at(atMs, strikeHolder);
       continue;

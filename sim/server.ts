@@ -302,6 +302,19 @@ export interface WriteEvent {
 
 export type WriteHook = (event: WriteEvent) => void;
 
+/** A lock granted at the server. */
+export interface LockGrant {
+  readonly path: string;
+  readonly client: string;
+  readonly openId: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly mode: LockMode;
+  readonly timeMs: number;
+}
+
+export type LockGrantHook = (grant: LockGrant) => void;
+
 /** Server timer kinds. */
 const ServerEventKind = { durableExpiry: 1, notifyDelivery: 2 } as const;
 
@@ -397,6 +410,8 @@ export class SimServer implements EventHandler {
    * it holds, by path.
    */
   private readonly locksLostByPath = new Map<string, number>();
+  /** Told of every lock granted on a path (at once, or to a waiter), by path. */
+  private readonly lockGrantHooks = new Map<string, LockGrantHook[]>();
 
   constructor(scheduler: Scheduler, trace: Trace, options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
@@ -706,6 +721,7 @@ export class SimServer implements EventHandler {
     const attempt = table.tryLock(open.id, offset, length, mode);
     if (attempt === 'granted') {
       this.lockedNodes.add(node);
+      if (this.lockGrantHooks.size > 0) this.runLockGrantHooks(open, offset, length, mode);
       return Status.success;
     }
     assert(attempt === 'conflict', () => `lock: unexpected attempt result ${attempt}`);
@@ -1104,8 +1120,40 @@ export class SimServer implements EventHandler {
     assert(session.pending.delete(call), 'completePending: the call was not pending');
     call.status = status;
     call.value = value;
-    if (call.operation === Operation.lock) this.rememberLockSequence(call, call.target as ServerOpen, status);
+    if (call.operation === Operation.lock) {
+      const open = call.target as ServerOpen;
+      this.rememberLockSequence(call, open, status);
+      if (status === Status.success && this.lockGrantHooks.size > 0) {
+        this.runLockGrantHooks(open, call.position, call.length, (call.flags & CallFlag.shared) !== 0 ? 'shared' : 'exclusive');
+      }
+    }
     call.owner.serverCompleted(call);
+  }
+
+  private runLockGrantHooks(open: ServerOpen, offset: number, length: number, mode: LockMode): void {
+    const hooks = this.lockGrantHooks.get(open.node.path);
+    if (hooks === undefined) return;
+    const grant: LockGrant = { path: open.node.path, client: open.session.clientName, openId: open.id, offset, length, mode, timeMs: this.scheduler.nowMs };
+    for (const hook of [...hooks]) hook(grant);
+  }
+
+  /**
+   * Calls `hook` on every lock granted on `path` from now on, at the instant of the grant (before
+   * the reply leaves). Returns a function that removes the hook.
+   */
+  onLockGranted(path: string, hook: LockGrantHook): () => void {
+    const normalized = normalizePath(path);
+    if (normalized === null) throw new TypeError(`onLockGranted: invalid path ${JSON.stringify(path)}`);
+    const hooks = this.lockGrantHooks.get(normalized) ?? [];
+    hooks.push(hook);
+    this.lockGrantHooks.set(normalized, hooks);
+    return () => {
+      const list = this.lockGrantHooks.get(normalized);
+      if (list === undefined) return;
+      const index = list.indexOf(hook);
+      if (index >= 0) list.splice(index, 1);
+      if (list.length === 0) this.lockGrantHooks.delete(normalized);
+    };
   }
 
   /** A waiting request whose session died: it vanishes without a reply. */
