@@ -214,10 +214,11 @@ export class BodyStore {
   async remove(slots: readonly Slot[]): Promise<void> {
     // In order: a path to delete, or a bundle to mark in part.
     const steps: Array<string | { readonly path: string; readonly count: number; readonly indexes: ReadonlySet<number> }> = [];
+    let lastDelete = -1;
     const bundles = new Map<string, Slot[]>();
     for (const slot of slots) {
       if (slot.bundleFirstSequence === 0) {
-        steps.push(this.path(messageIdOf(slot)));
+        lastDelete = steps.push(this.path(messageIdOf(slot))) - 1;
         continue;
       }
       const path = this.pathOf(slot);
@@ -228,15 +229,16 @@ export class BodyStore {
     for (const [path, members] of bundles) {
       const count = members[0]!.bundleCount;
       const indexes = new Set(members.map((slot) => slot.messageSequence - slot.bundleFirstSequence));
-      steps.push(indexes.size === count ? path : { path, count, indexes });
+      if (indexes.size === count) lastDelete = steps.push(path) - 1;
+      else steps.push({ path, count, indexes });
     }
     // Durable: the last delete flushes the directory, which makes every delete before it durable
-    // too (one directory, one flush), before the commit that frees the slots.
-    let lastDelete = -1;
-    if (this.durable()) steps.forEach((step, index) => typeof step === 'string' && (lastDelete = index));
+    // too (one directory, one flush), before the commit that frees the slots. A delete that finds
+    // the body gone already (an earlier attempt of this ack died before its commit) is fine.
+    const durable = this.durable();
     for (let index = 0; index < steps.length; index += 1) {
       const step = steps[index]!;
-      if (typeof step === 'string') await this.unlinkIfThere(step, index === lastDelete);
+      if (typeof step === 'string') await unlinkIfPresent(this.fs, step, durable && index === lastDelete);
       else await this.markGone(step.path, step.count, step.indexes);
     }
   }
@@ -265,7 +267,7 @@ export class BodyStore {
     } finally {
       await this.closeQuietly(handle);
     }
-    if (allGone) await this.unlinkIfThere(path, this.durable());
+    if (allGone) await unlinkIfPresent(this.fs, path, this.durable());
   }
 
   /** Is the message's body still there (not removed by an ack that died before its commit)? */
@@ -298,8 +300,7 @@ export class BodyStore {
   async moveOut(slot: Slot, target: string): Promise<void> {
     if (slot.bundleFirstSequence === 0) {
       try {
-        const from = this.path(messageIdOf(slot));
-        await (this.durable() ? this.fs.rename(from, target, { sync: true }) : this.fs.rename(from, target));
+        await this.fs.rename(this.path(messageIdOf(slot)), target, { sync: this.durable() });
       } catch (error) {
         // Missing: the record says so. Exists: an earlier attempt moved it and died before its commit.
         if (!isNasqError(error, 'NOT_FOUND', 'EXISTS')) throw error;
@@ -309,11 +310,6 @@ export class BodyStore {
     const [body] = await this.read([slot]);
     if (body instanceof Uint8Array) await this.fs.writeFile(target, body, { sync: this.durable() });
     await this.remove([slot]);
-  }
-
-  /** Already gone is fine: an earlier attempt of this ack deleted it and died before its commit. */
-  private async unlinkIfThere(path: string, sync: boolean): Promise<void> {
-    await unlinkIfPresent(this.fs, path, sync);
   }
 
   private async closeQuietly(handle: FileHandle): Promise<void> {

@@ -48,18 +48,19 @@ export async function deadLetterSlot(fs: FileSystem, directory: string, bodies: 
   const id = messageIdOf(slot);
   const paths = deadLetterPaths(directory, id);
   const record = encodeRecord({ id, reason, deliverAt: slot.priority, sentAt: slot.sentAt, deliveryCount: slot.deliveryCount, deadAt: nowMs });
-  await (bodies.isDurable ? fs.writeFile(paths.record, record, { sync: true }) : fs.writeFile(paths.record, record));
+  await fs.writeFile(paths.record, record, { sync: bodies.isDurable });
   await bodies.moveOut(slot, paths.body);
 }
 
 /**
  * Keeps an orphan body (no slot refers to it) as dead letter `id`, reason 'orphan': the body
- * first, then the record, so that a listed dead letter has its body. The caller removes the
- * orphan afterwards; a crash in between leaves both, and doing it again writes the same files.
+ * first, then the record, so that a listed dead letter has its body. Both are flushed: the caller
+ * removes the orphan afterwards, and a power cut must not keep that removal and lose the copy. A
+ * crash in between leaves both, and doing it again writes the same files.
  */
 export async function deadLetterOrphan(fs: FileSystem, directory: string, id: string, body: Uint8Array, ageMs: number, nowMs: number): Promise<void> {
   const paths = deadLetterPaths(directory, id);
-  await fs.writeFile(paths.body, body);
+  await fs.writeFile(paths.body, body, { sync: true });
   await fs.writeFile(
     paths.record,
     encodeRecord({
@@ -69,6 +70,7 @@ export async function deadLetterOrphan(fs: FileSystem, directory: string, id: st
       bodyWrittenAt: nowMs - ageMs,
       deadAt: nowMs,
     }),
+    { sync: true },
   );
 }
 

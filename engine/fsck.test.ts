@@ -227,7 +227,22 @@ describe('fsck', () => {
   it('repair moves old orphan bodies of a sound kernel to the dead letters, body kept, and says so', async () => {
     const { queue } = await scene(8);
     await queue.fs.writeFile('q/msg/99-1', new TextEncoder().encode('interrupted send'));
-    const report = await fsck(queue.ports, 'q', { repair: true, orphanGraceMs: 0 });
+    // Every whole-file write and delete, with whether it was flushed.
+    const steps: string[] = [];
+    const fs = new Proxy(queue.ports.fs, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (property === 'writeFile') steps.push(`writeFile ${String(args[0])}${(args[2] as { sync?: boolean } | undefined)?.sync === true ? ' sync' : ''}`);
+          if (property === 'unlink') steps.push(`unlink ${String(args[0])}`);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const report = await fsck({ fs, clock: queue.ports.clock }, 'q', { repair: true, orphanGraceMs: 0 });
+    // The copy is on stable storage before the orphan goes: a power cut cannot keep only the delete.
+    expect(steps).toEqual(['writeFile q/dead/99-1 sync', 'writeFile q/dead/99-1.json sync', 'unlink q/msg/99-1']);
     expect(report.repaired).toMatchObject({ rebuilt: false, deadLetteredOrphans: ['99-1'] });
     expect(await queue.fs.readdir('q/msg')).not.toContain('99-1');
     expect(new TextDecoder().decode(await queue.fs.readFile('q/dead/99-1'))).toBe('interrupted send');

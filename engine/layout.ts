@@ -31,7 +31,7 @@ export function deadLetterPaths(directory: string, id: string): { readonly body:
  */
 export async function unlinkIfPresent(fs: FileSystem, path: string, sync = false): Promise<void> {
   try {
-    await (sync ? fs.unlink(path, { sync: true }) : fs.unlink(path));
+    await fs.unlink(path, { sync });
   } catch (error) {
     if (!isNasqError(error, 'NOT_FOUND')) throw error;
   }
