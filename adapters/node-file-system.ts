@@ -506,6 +506,36 @@ async function syncDirectory(absolutePath: string): Promise<void> {
   }
 }
 
+/**
+ * Makes a change to directory entries (`change`, which throws NasqErrors) and, with `sync`,
+ * flushes the directories of `paths` (each once) so that the change is on stable storage when
+ * this returns. A change that fails as a repeat of one already made would (`alreadyMade`: the
+ * name already gone, already moved) still gets the flush: an earlier call may have made it and
+ * died before its own flush. The change's error, if any, is thrown after.
+ */
+async function changeNames(
+  paths: readonly string[],
+  sync: boolean,
+  change: () => Promise<void>,
+  alreadyMade: (error: unknown) => boolean,
+  context: { readonly operation: string; readonly path: string },
+): Promise<void> {
+  let failure: unknown;
+  try {
+    await change();
+  } catch (error) {
+    failure = error;
+  }
+  if (sync && (failure === undefined || alreadyMade(failure))) {
+    try {
+      for (const directory of new Set(paths.map((path) => nodePath.dirname(path)))) await syncDirectory(directory);
+    } catch (error) {
+      if (failure === undefined) throw nasqErrorFromNode(error, context);
+    }
+  }
+  if (failure !== undefined) throw failure;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Opens (FileHandles) and the FileSystem.
 
@@ -845,23 +875,13 @@ export class NodeFileSystem implements FileSystem {
   async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
     const absoluteFrom = this.#resolve(from, 'rename');
     const absoluteTo = this.#resolve(to, 'rename');
-    let failure: unknown;
-    try {
-      await this.#renameOnce(absoluteFrom, absoluteTo, from, to);
-    } catch (error) {
-      failure = error;
-    }
-    if (options.sync === true && (failure === undefined || isNasqError(failure, 'NOT_FOUND', 'EXISTS'))) {
-      // Both directory entries are durable once both directories are flushed; a rename found
-      // done already (a repeat after a crash) is made durable the same way.
-      try {
-        await syncDirectory(nodePath.dirname(absoluteTo));
-        if (nodePath.dirname(absoluteFrom) !== nodePath.dirname(absoluteTo)) await syncDirectory(nodePath.dirname(absoluteFrom));
-      } catch (error) {
-        if (failure === undefined) throw nasqErrorFromNode(error, { operation: 'rename', path: to });
-      }
-    }
-    if (failure !== undefined) throw failure;
+    await changeNames(
+      [absoluteTo, absoluteFrom],
+      options.sync === true,
+      () => this.#renameOnce(absoluteFrom, absoluteTo, from, to),
+      (error) => isNasqError(error, 'NOT_FOUND', 'EXISTS'),
+      { operation: 'rename', path: to },
+    );
   }
 
   async #renameOnce(absoluteFrom: string, absoluteTo: string, from: string, to: string): Promise<void> {
@@ -901,22 +921,20 @@ export class NodeFileSystem implements FileSystem {
 
   async unlink(path: string, options: UnlinkOptions = {}): Promise<void> {
     const absolutePath = this.#resolve(path, 'unlink');
-    let failure: unknown;
-    try {
-      await fs.unlink(absolutePath);
-    } catch (error) {
-      failure = error;
-    }
-    if (options.sync === true && (failure === undefined || errnoOf(failure) === 'ENOENT')) {
-      // The removal is durable once the directory is flushed; an earlier unlink of the same name
-      // (by a call that died before its flush) is made durable the same way.
-      try {
-        await syncDirectory(nodePath.dirname(absolutePath));
-      } catch (error) {
-        if (failure === undefined) throw nasqErrorFromNode(error, { operation: 'unlink', path });
-      }
-    }
-    if (failure !== undefined) throw nasqErrorFromNode(failure, { operation: 'unlink', path });
+    const context = { operation: 'unlink', path };
+    await changeNames(
+      [absolutePath],
+      options.sync === true,
+      async () => {
+        try {
+          await fs.unlink(absolutePath);
+        } catch (error) {
+          throw nasqErrorFromNode(error, context);
+        }
+      },
+      (error) => isNasqError(error, 'NOT_FOUND'),
+      context,
+    );
   }
 
   /** Names in the directory, sorted by UTF-16 code units (JavaScript's default order). */
