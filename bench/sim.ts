@@ -37,23 +37,49 @@ const messagesPerClient = 50;
 const minimumRuns = 3;
 const maximumRuns = 15;
 
+type Run = () => Promise<{ fsOps: number; wallMs: number }>;
+
+interface Rates {
+  readonly perWallSecond: number;
+  readonly perCpuSecond: number;
+}
+
+/** The rates of runs, per wall second and per second of this process's CPU time. */
+class RunRates {
+  private readonly perWall: number[] = [];
+  private readonly perCpu: number[] = [];
+  /** Wall time the runs took, ms. */
+  spentMs = 0;
+
+  /** Runs `run` once; returns its rate per wall second. */
+  async time(run: Run): Promise<number> {
+    const cpuBefore = process.cpuUsage();
+    const { fsOps, wallMs } = await run();
+    const cpu = process.cpuUsage(cpuBefore);
+    const perWall = (fsOps * 1000) / wallMs;
+    this.perWall.push(perWall);
+    this.perCpu.push((fsOps * 1_000_000) / (cpu.user + cpu.system));
+    this.spentMs += wallMs;
+    return perWall;
+  }
+
+  get runs(): number {
+    return this.perWall.length;
+  }
+
+  medians(): Rates {
+    return { perWallSecond: median(this.perWall), perCpuSecond: median(this.perCpu) };
+  }
+}
+
 /**
  * Runs `once` at least `minimumRuns` times and while the budget lasts; the median rates per wall
  * second and per second of this process's CPU time (which a busy shared machine disturbs less).
  */
-async function medianOfRuns(timeMs: number, once: () => Promise<{ fsOps: number; wallMs: number }>): Promise<{ perWallSecond: number; perCpuSecond: number }> {
-  const perWall: number[] = [];
-  const perCpu: number[] = [];
-  let spentMs = 0;
-  while (perWall.length < minimumRuns || (spentMs < timeMs && perWall.length < maximumRuns)) {
-    const cpuBefore = process.cpuUsage();
-    const { fsOps, wallMs } = await once();
-    const cpu = process.cpuUsage(cpuBefore);
-    perWall.push((fsOps * 1000) / wallMs);
-    perCpu.push((fsOps * 1_000_000) / (cpu.user + cpu.system));
-    spentMs += wallMs;
-  }
-  return { perWallSecond: median(perWall), perCpuSecond: median(perCpu) };
+async function medianOfRuns(timeMs: number, once: Run): Promise<Rates> {
+  const rates = new RunRates();
+  while (rates.runs < minimumRuns || (rates.spentMs < timeMs && rates.runs < maximumRuns)) await rates.time(once);
+  return rates.medians();
 }
 
 /**
@@ -63,34 +89,15 @@ async function medianOfRuns(timeMs: number, once: () => Promise<{ fsOps: number;
  * apart, so a shared host that slows down slows both: the ratio is steadier than the ratio of
  * medians timed minutes apart.
  */
-export async function pairedRuns(
-  timeMs: number,
-  first: () => Promise<{ fsOps: number; wallMs: number }>,
-  second: () => Promise<{ fsOps: number; wallMs: number }>,
-): Promise<{ first: { perWallSecond: number; perCpuSecond: number }; second: { perWallSecond: number; perCpuSecond: number }; ratio: number }> {
-  const rates = { first: { wall: [] as number[], cpu: [] as number[] }, second: { wall: [] as number[], cpu: [] as number[] } };
+export async function pairedRuns(timeMs: number, first: Run, second: Run): Promise<{ first: Rates; second: Rates; ratio: number }> {
+  const firstRates = new RunRates();
+  const secondRates = new RunRates();
   const ratios: number[] = [];
-  let spentMs = 0;
-  const timed = async (run: () => Promise<{ fsOps: number; wallMs: number }>, into: { wall: number[]; cpu: number[] }): Promise<number> => {
-    const cpuBefore = process.cpuUsage();
-    const { fsOps, wallMs } = await run();
-    const cpu = process.cpuUsage(cpuBefore);
-    const perWall = (fsOps * 1000) / wallMs;
-    into.wall.push(perWall);
-    into.cpu.push((fsOps * 1_000_000) / (cpu.user + cpu.system));
-    spentMs += wallMs;
-    return perWall;
-  };
-  while (ratios.length < minimumRuns || (spentMs < timeMs && ratios.length < maximumRuns)) {
-    const a = await timed(first, rates.first);
-    const b = await timed(second, rates.second);
-    ratios.push(a / b);
+  while (ratios.length < minimumRuns || (firstRates.spentMs + secondRates.spentMs < timeMs && ratios.length < maximumRuns)) {
+    const a = await firstRates.time(first);
+    ratios.push(a / (await secondRates.time(second)));
   }
-  return {
-    first: { perWallSecond: median(rates.first.wall), perCpuSecond: median(rates.first.cpu) },
-    second: { perWallSecond: median(rates.second.wall), perCpuSecond: median(rates.second.cpu) },
-    ratio: median(ratios),
-  };
+  return { first: firstRates.medians(), second: secondRates.medians(), ratio: median(ratios) };
 }
 
 export async function engineRun(seed: number): Promise<{ fsOps: number; wallMs: number }> {

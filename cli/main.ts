@@ -5,10 +5,10 @@
  * 2 a usage error (wrong arguments or options, a malformed scenario); 3 a liveness violation.
  */
 
-import { NondeterminismError } from '../properties/check.js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { NasqError } from '../engine/errors.js';
+import { NondeterminismError } from '../properties/check.js';
 import { UsageError } from './durations.js';
 import { explainUsage, notANumberError } from './usage.js';
 import { processOutput } from './output.js';

@@ -10,12 +10,12 @@
  * `nasq report DIR` (render a report directory again) is the default subcommand.
  */
 
-import { describeNeverExercised } from '../properties/exercised.js';
 import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import type { CheckReport } from '../properties/check.js';
 import { MergeError, mergeReports, type SourcedReport } from '../properties/merge.js';
+import { describeNeverExercised } from '../properties/exercised.js';
 import { ReportFormatError, checkReportJson, describeShrunk, parseCheckReport } from '../properties/report-json.js';
 import { CheckReportBuilder, asReportDocument, documentOf, reportFormat, type ReportDocument } from '../reports/document.js';
 import { mergeCheckDocuments, type SourcedDocument } from '../reports/merge-documents.js';

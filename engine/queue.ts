@@ -259,7 +259,7 @@ export class QueueClient {
    */
   private readonly headerRegion = new Uint8Array(headerRegionSize);
   /** Bytes of the header region a cycle reads first (beginTransaction). */
-  private headerPrefixBytes: number;
+  private prefixBytes: number;
   private watch: WatchHandle | undefined;
   private messageSequence = 0;
   private closed = false;
@@ -273,7 +273,7 @@ export class QueueClient {
     this.fs = ports.fs;
     this.clock = ports.clock;
     this.bodies = new BodyStore(this.fs, directory, queueLayout.messages, () => this.options.durable);
-    this.headerPrefixBytes = headerPrefixBytes(options.journalSoftLimit + maximumImagesPerItem);
+    this.prefixBytes = headerPrefixBytes(options.journalSoftLimit + maximumImagesPerItem);
   }
 
   /** Opens a queue and registers a new client id in its header. */
@@ -771,7 +771,7 @@ export class QueueClient {
 
   /**
    * Reads the header (the caller holds the header lock) into this client's buffer, first as far
-   * as `headerPrefixBytes`: all of copy A and copy B's fields and journal as long as the longest
+   * as `prefixBytes`: all of copy A and copy B's fields and journal as long as the longest
    * seen so far (starting from this client's soft limit plus one item's images). A longer journal
    * costs that cycle a second, whole read, and is covered from then on. About 10 of the 16 KB in
    * the common case: less to move on every lock cycle.
@@ -782,9 +782,9 @@ export class QueueClient {
       journalSoftLimit: this.options.journalSoftLimit,
       readAheadSlots,
       regionBuffer: this.headerRegion,
-      prefixBytes: this.headerPrefixBytes,
+      prefixBytes: this.prefixBytes,
     });
-    this.headerPrefixBytes = Math.max(this.headerPrefixBytes, transaction.prefixBytesNeeded);
+    this.prefixBytes = Math.max(this.prefixBytes, transaction.prefixBytesNeeded);
     return transaction;
   }
 

@@ -341,11 +341,10 @@ async function checkScenario(context: ScenarioContext): Promise<ScenarioCheckRes
       entries.set(runIndex, entry);
       if (bad && (lowestBad === undefined || runIndex < lowestBad)) lowestBad = runIndex;
     };
-    const determinism = options.determinism;
     const running: Promise<void> = executor
       .run(config)
       .then(async (digest) => {
-        if (determinism !== undefined && runIndex % determinism === 0) await expectSameTrace(executor, loaded, options, runIndex, config, digest);
+        if (options.determinism !== undefined && runIndex % options.determinism === 0) await expectSameTrace(executor, loaded, options, runIndex, config, digest);
         return digest;
       })
       .then(
@@ -478,10 +477,7 @@ function exercisedFields(tally: ExercisedTally, scheduledKinds: Iterable<string>
 function exercisedOfRun(digest: RunDigest): Pick<ScenarioCheckResult, 'exercised' | 'neverExercised'> {
   const tally = new ExercisedTally();
   tally.addRun(digest.exercised);
-  return exercisedFields(
-    tally,
-    digest.config.faults.map((fault) => fault.kind),
-  );
+  return exercisedFields(tally, digest.config.faults.map((fault) => fault.kind));
 }
 
 /** Writes the failure file of a shrunk failure. */

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import type { CheckerName } from './checkers.js';
 import { faultKinds, type BooleanParameter, type FaultKind, type NumberParameter, type Scenario } from '../scenarios/schema.js';
-import { defaultFaultParameters, lockHolderTarget } from '../sim/nemesis.js';
+import { defaultFaultParameters, lockHolderTarget, serverFaultKinds } from '../sim/nemesis.js';
 
 export interface ResolvedFault {
   kind: FaultKind;
@@ -107,7 +107,6 @@ function faultArbitrary(fault: Scenario['nemesis']['faults'][number]): fc.Arbitr
   );
 }
 
-const serverFaultKinds: ReadonlySet<FaultKind> = new Set(['failover', 'disk-failure', 'disk-slow', 'power-cut']);
 /** Client faults swarm mode may aim at the holder of the header lock (a fault inside a lock cycle). */
 const lockHolderFaultKinds: ReadonlySet<FaultKind> = new Set(['crash', 'session-drop', 'pause', 'partition']);
 

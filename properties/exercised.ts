@@ -24,6 +24,9 @@
 
 import type { History } from './history.js';
 
+/** Entries in the order of their names (code units: the same on every machine). */
+const byName = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Event name -> how often it happened in one run (only events that happened). */
 export type Exercised = Readonly<Record<string, number>>;
 
@@ -59,7 +62,7 @@ export function exercisedOf(inputs: ExercisedInputs): Exercised {
       for (const delivered of operation.deliveries ?? []) if (delivered.deliveryCount > 1) add('redelivery');
     }
   }
-  return Object.fromEntries([...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return Object.fromEntries([...counts].sort(byName));
 }
 
 /** One event over the runs of a scenario: how often in all, and in how many runs. */
@@ -84,7 +87,7 @@ export class ExercisedTally {
   }
 
   totalsSorted(): ExercisedTotals {
-    return Object.fromEntries([...this.totals].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, total]) => [name, { ...total }]));
+    return Object.fromEntries([...this.totals].sort(byName).map(([name, total]) => [name, { ...total }]));
   }
 
   private add(name: string, count: number, runs: number): void {

@@ -24,6 +24,10 @@ import { Workload } from './workload.js';
 export const queueDirectory = 'q';
 const kernelPath = `${queueDirectory}/kernel`;
 
+/** Is this lock (held or just granted) the exclusive lock of the kernel's header region? */
+const isHeaderLock = (lock: { readonly mode: string; readonly offset: number; readonly length: number }): boolean =>
+  lock.mode === 'exclusive' && lock.offset === 0 && lock.length === headerRegionSize;
+
 export interface RunOptions {
   /** The queue client class the workload uses: a test passes a subclass with a planted bug. */
   readonly clientClass?: typeof QueueClient;
@@ -107,9 +111,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     // A power loss reverts the file at the server (no client wrote it).
     const holdsLock =
       event.operation === 'power-loss' ||
-      simulation.server
-      .locks(kernelPath)
-      .some((lock) => lock.openId === event.openId && lock.mode === 'exclusive' && lock.offset === 0 && lock.length === headerRegionSize);
+      simulation.server.locks(kernelPath).some((lock) => lock.openId === event.openId && isHeaderLock(lock));
     if (!holdsLock) {
       unlockedWrites.push({ timeMs: event.timeMs, tracePosition, client: event.client, position: event.position, length: event.length });
     }
@@ -202,14 +204,12 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     startMs,
     healAtMs,
     onClientEvent: (timeMs, client, event) => clientEvents.push({ timeMs, client, event }),
+    // The workload's header-lock holder (the client that created the queue is not one).
     lockHolder: {
-      now: () =>
-        simulation.server
-          .locks(kernelPath)
-          .find((lock) => lock.mode === 'exclusive' && lock.offset === 0 && lock.length === headerRegionSize && lock.handleState === 'open' && lock.client !== 'setup')?.client,
+      now: () => simulation.server.locks(kernelPath).find((lock) => isHeaderLock(lock) && lock.handleState === 'open' && lock.client !== 'setup')?.client,
       next: (then) => {
         const stop = simulation.server.onLockGranted(kernelPath, (grant) => {
-          if (grant.mode !== 'exclusive' || grant.offset !== 0 || grant.length !== headerRegionSize || grant.client === 'setup') return;
+          if (!isHeaderLock(grant) || grant.client === 'setup') return;
           stop();
           then();
         });

@@ -50,7 +50,6 @@ export interface WorkloadControl {
   serverTimeMs(): number;
 }
 
-
 /** An exponentially distributed draw with the given mean (0 for a mean of 0). */
 function exponential(context: ClientContext, meanMs: number): number {
   if (meanMs <= 0) return 0;

@@ -29,7 +29,7 @@ import { workloadBody } from '../properties/workload-body.js';
 import type { FaultKind } from '../scenarios/schema.js';
 import { faultKinds } from '../scenarios/schema.js';
 import type { ClientContext } from '../sim/client.js';
-import { type NemesisFault, defaultFaultParameters, installNemesis } from '../sim/nemesis.js';
+import { type NemesisFault, defaultFaultParameters, installNemesis, serverFaultKinds } from '../sim/nemesis.js';
 import { ProfileLatency, resolveProfile, withLinkMBps } from '../sim/profiles.js';
 import { Simulation } from '../sim/simulation.js';
 import { createHistogram, decodeHistogram, encodeHistogram } from './histogram.js';
@@ -152,8 +152,6 @@ export interface CapacityResult {
 export class CapacityUsageError extends Error {
   override readonly name = 'CapacityUsageError';
 }
-
-const serverFaultKinds: ReadonlySet<string> = new Set(['failover', 'disk-failure', 'disk-slow', 'power-cut']);
 
 /** A fault that never heals during a sweep: a spare or a heal later than any point runs. */
 const neverMs = 1e9;

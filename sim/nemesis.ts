@@ -155,7 +155,8 @@ function acceptedParameters(kind: FaultKind): string[] {
   return names;
 }
 
-const serverKinds: ReadonlySet<FaultKind> = new Set(['failover', 'disk-failure', 'disk-slow', 'power-cut']);
+/** Faults of the NAS itself (target 'server'); every other kind hits clients. */
+export const serverFaultKinds: ReadonlySet<FaultKind> = new Set(['failover', 'disk-failure', 'disk-slow', 'power-cut']);
 
 /** Is this a fault kind of the scenario schema (the nemesis implements every one)? */
 function isFaultKind(kind: FaultKind): boolean {
@@ -310,30 +311,9 @@ export function installNemesis(simulation: Simulation, faults: readonly NemesisF
   for (const fault of faults) {
     const atMs = Math.min(options.startMs + Math.max(0, fault.atMs), healAtMs);
     const endOf = (startMs: number): number => (fault.durationMs > 0 ? Math.min(startMs + fault.durationMs, healAtMs) : healAtMs);
-    if (fault.target === lockHolderTarget && !serverKinds.has(fault.kind)) {
-      // The client holding the lock now; if none does, look again a moment after the next grant
-      // (0 to 0.9 ms, from the fault's choice: the holder may have its reply and be reading or
-      // writing by then): crashes, drops, pauses and partitions inside a lock cycle on purpose.
-      const lockHolder = options.lockHolder;
-      if (lockHolder === undefined) continue;
-      const strikeHolder = (sim: Simulation): void => {
-        const holder = lockHolder.now();
-        if (holder !== undefined) {
-          strike(sim, [holder], endOf(sim.nowMs));
-          return;
-        }
-        lockHolder.next(() => {
-          const lookMs = sim.nowMs + (fault.choice % 10) * 0.1;
-          if (lookMs < healAtMs) sim.at(lookMs, strikeHolder);
-        });
-      };
-      simulation.at(atMs, strikeHolder);
-      continue;
-    }
-    simulation.at(atMs, (sim) => strike(sim, targetsOf(fault, options), endOf(atMs)));
-
+    /** The fault's effect on `names` (client faults) or on the server, ending at `endMs`. */
     function strike(sim: Simulation, names: readonly string[], endMs: number): void {
-      if (serverKinds.has(fault.kind)) {
+      if (serverFaultKinds.has(fault.kind)) {
         switch (fault.kind) {
           case 'failover': {
             const continuous = booleanParameter(fault, 'continuousAvailability', false);
@@ -465,6 +445,28 @@ export function installNemesis(simulation: Simulation, faults: readonly NemesisF
         }
       }
     }
+
+    if (fault.target === lockHolderTarget && !serverFaultKinds.has(fault.kind)) {
+      // The client holding the lock now; if none does, look again a moment after the next grant
+      // (0 to 0.9 ms, from the fault's choice: the holder may have its reply and be reading or
+      // writing by then): crashes, drops, pauses and partitions inside a lock cycle on purpose.
+      const lockHolder = options.lockHolder;
+      if (lockHolder === undefined) continue;
+      const strikeHolder = (sim: Simulation): void => {
+        const holder = lockHolder.now();
+        if (holder !== undefined) {
+          strike(sim, [holder], endOf(sim.nowMs));
+          return;
+        }
+        lockHolder.next(() => {
+          const lookMs = sim.nowMs + (fault.choice % 10) * 0.1;
+          if (lookMs < healAtMs) sim.at(lookMs, strikeHolder);
+        });
+      };
+      simulation.at(atMs, strikeHolder);
+      continue;
+    }
+    simulation.at(atMs, (sim) => strike(sim, targetsOf(fault, options), endOf(atMs)));
   }
   simulation.at(healAtMs, () => {
     for (const id of [...active.keys()]) heal(id);

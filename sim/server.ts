@@ -315,6 +315,27 @@ export interface LockGrant {
 
 export type LockGrantHook = (grant: LockGrant) => void;
 
+/** Adds `hook` to the hooks of `path` (normalized); returns a function that removes it. */
+function addHook<Hook>(hooks: Map<string, Hook[]>, path: string, hook: Hook, what: string): () => void {
+  const normalized = normalizePath(path);
+  if (normalized === null) throw new TypeError(`${what}: invalid path ${JSON.stringify(path)}`);
+  const list = hooks.get(normalized) ?? [];
+  list.push(hook);
+  hooks.set(normalized, list);
+  return () => {
+    const current = hooks.get(normalized);
+    if (current === undefined) return;
+    const index = current.indexOf(hook);
+    if (index >= 0) current.splice(index, 1);
+    if (current.length === 0) hooks.delete(normalized);
+  };
+}
+
+/** Adds one to `counts[key]`. */
+function countUp(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
 /** Server timer kinds. */
 const ServerEventKind = { durableExpiry: 1, notifyDelivery: 2 } as const;
 
@@ -725,7 +746,7 @@ export class SimServer implements EventHandler {
       return Status.success;
     }
     assert(attempt === 'conflict', () => `lock: unexpected attempt result ${attempt}`);
-    this.lockConflictsByPath.set(node.path, (this.lockConflictsByPath.get(node.path) ?? 0) + 1);
+    countUp(this.lockConflictsByPath, node.path);
     if ((call.flags & CallFlag.blocking) === 0 || call.deadlinePassed) return Status.lockNotGranted;
     table.enqueue(open.id, offset, length, mode, call);
     this.lockedNodes.add(node);
@@ -1142,18 +1163,7 @@ export class SimServer implements EventHandler {
    * the reply leaves). Returns a function that removes the hook.
    */
   onLockGranted(path: string, hook: LockGrantHook): () => void {
-    const normalized = normalizePath(path);
-    if (normalized === null) throw new TypeError(`onLockGranted: invalid path ${JSON.stringify(path)}`);
-    const hooks = this.lockGrantHooks.get(normalized) ?? [];
-    hooks.push(hook);
-    this.lockGrantHooks.set(normalized, hooks);
-    return () => {
-      const list = this.lockGrantHooks.get(normalized);
-      if (list === undefined) return;
-      const index = list.indexOf(hook);
-      if (index >= 0) list.splice(index, 1);
-      if (list.length === 0) this.lockGrantHooks.delete(normalized);
-    };
+    return addHook(this.lockGrantHooks, path, hook, 'onLockGranted');
   }
 
   /** A waiting request whose session died: it vanishes without a reply. */
@@ -1196,7 +1206,7 @@ export class SimServer implements EventHandler {
     const table = node.locks;
     if (table !== null) {
       if (waiterStatus === Status.userSessionDeleted && table.held().some((lock) => lock.owner === open.id)) {
-        this.locksLostByPath.set(node.path, (this.locksLostByPath.get(node.path) ?? 0) + 1);
+        countUp(this.locksLostByPath, node.path);
       }
       const { granted, dropped } = table.releaseOwner(open.id);
       for (const waiter of dropped) {
@@ -1419,21 +1429,7 @@ export class SimServer implements EventHandler {
    * whole-file writes), whoever makes it. Returns a function that removes the hook.
    */
   onWrite(path: string, hook: WriteHook): () => void {
-    const normalized = normalizePath(path);
-    if (normalized === null) throw new TypeError(`onWrite: invalid path ${JSON.stringify(path)}`);
-    let hooks = this.writeHooks.get(normalized);
-    if (hooks === undefined) {
-      hooks = [];
-      this.writeHooks.set(normalized, hooks);
-    }
-    hooks.push(hook);
-    return () => {
-      const list = this.writeHooks.get(normalized);
-      if (list === undefined) return;
-      const index = list.indexOf(hook);
-      if (index >= 0) list.splice(index, 1);
-      if (list.length === 0) this.writeHooks.delete(normalized);
-    };
+    return addHook(this.writeHooks, path, hook, 'onWrite');
   }
 
   /** Every granted lock, by path then age; optionally of one file. */
