@@ -9,7 +9,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { FileHandle } from '../engine/ports.js';
+import type { Clock, FileHandle } from '../engine/ports.js';
 import { Operation } from './protocol.js';
 import {
   ProfileLatency,
@@ -22,6 +22,15 @@ import {
 } from './profiles.js';
 import { CallFlag } from './protocol.js';
 import { Simulation } from './simulation.js';
+
+/** Times calls on `clock`: `time(name, call)` puts how long `call` took into `elapsed[name]`. */
+function stopwatch(clock: Clock, elapsed: Record<string, number>): (name: string, call: () => Promise<unknown>) => Promise<void> {
+  return async (name, call) => {
+    const start = clock.now();
+    await call();
+    elapsed[name] = clock.now() - start;
+  };
+}
 
 function quantile(sorted: readonly number[], fraction: number): number {
   // Nearest rank on the sorted sample.
@@ -103,11 +112,7 @@ describe('a flush costs its time', () => {
     const simulation = new Simulation({ seed: 1, latency, clockResolutionMs: 0, tieBreak: 'sequence', host: null });
     const elapsed: Record<string, number> = {};
     simulation.addClient('acker', async ({ fs, clock }) => {
-      const timed = async (name: string, call: () => Promise<void>): Promise<void> => {
-        const start = clock.now();
-        await call();
-        elapsed[name] = clock.now() - start;
-      };
+      const timed = stopwatch(clock, elapsed);
       await fs.writeFile('a', new Uint8Array(1));
       await fs.writeFile('b', new Uint8Array(1));
       await timed('unlink', () => fs.unlink('a'));
@@ -177,11 +182,7 @@ describe('the link to the share: payloads take bytes / throughput, one at a time
     const simulation = new Simulation({ seed: 1, latency: linked(10), clockResolutionMs: 0, actimeoMs: 0, host: null });
     const elapsed: Record<string, number> = {};
     simulation.addClient('client', async ({ fs, clock }) => {
-      const time = async (name: string, call: () => Promise<unknown>): Promise<void> => {
-        const start = clock.now();
-        await call();
-        elapsed[name] = clock.now() - start;
-      };
+      const time = stopwatch(clock, elapsed);
       const handle = await fs.open('file', { create: true });
       await time('write', () => fs.write(handle, 0, new Uint8Array(100_000)));
       await time('read', () => fs.read(handle, 0, 100_000));
