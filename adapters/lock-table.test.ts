@@ -30,7 +30,27 @@ describe('LockTable (SMB byte-range lock semantics)', () => {
     expect(table.canRead(2, 110, 10)).toBe(true);
   });
 
-  it('treats ranges as inclusive, zero length as never conflicting, past EOF as legal, overflow as invalid', () => {
+  it('treats a zero-length range at N > 0 as the point between bytes N - 1 and N (MS-FSA 2.1.4.10, as Samba)', () => {
+    const table = new LockTable();
+    expect(table.tryLock(1, 0, 100, 'exclusive')).toBe('granted');
+    expect(table.tryLock(2, 50, 0, 'exclusive')).toBe('conflict');
+    expect(table.tryLock(2, 50, 0, 'shared')).toBe('conflict');
+    expect(table.tryLock(1, 50, 0, 'exclusive')).toBe('conflict');
+    expect(table.tryLock(2, 100, 0, 'exclusive')).toBe('granted');
+    expect(table.tryLock(2, 0, 0, 'exclusive')).toBe('granted');
+    // Held zero-length locks conflict the same way with what spans their point.
+    expect(table.tryLock(2, 200, 0, 'exclusive')).toBe('granted');
+    expect(table.tryLock(3, 150, 100, 'shared')).toBe('conflict');
+    expect(table.canRead(3, 150, 100)).toBe(false);
+    expect(table.canWrite(3, 199, 2)).toBe(false);
+    expect(table.tryLock(3, 200, 100, 'exclusive')).toBe('granted');
+    expect(table.tryLock(4, 200, 0, 'exclusive')).toBe('granted');
+    // A zero-length read or write transfers nothing.
+    expect(table.canRead(2, 50, 0)).toBe(true);
+    expect(table.canWrite(2, 50, 0)).toBe(true);
+  });
+
+  it('treats ranges as inclusive, (0, 0) as never conflicting, past EOF as legal, overflow as invalid', () => {
     const table = new LockTable();
     expect(table.tryLock(1, 0, 10, 'exclusive')).toBe('granted');
     expect(table.tryLock(2, 10, 10, 'exclusive')).toBe('granted');

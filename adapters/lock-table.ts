@@ -6,8 +6,11 @@
  * - The owner of a lock is an open (a number chosen by the caller), never a process.
  * - Exclusive: other opens may not read, write or lock the range. Shared: others may read and take
  *   shared locks; nobody writes the range, the holder included.
- * - Ranges are inclusive (last byte = offset + length - 1); zero-length ranges never conflict;
- *   locking past the end of file is legal; offset + length beyond 2^64 is invalid (and here,
+ * - Ranges are inclusive (last byte = offset + length - 1). A zero-length range at N > 0 sits
+ *   between bytes N - 1 and N: it conflicts with a range that holds both (MS-FSA 2.1.4.10, as
+ *   Samba does: conformance/cases.ts, zero-length); the range (0, 0) conflicts with nothing; a
+ *   zero-length read or write transfers nothing and conflicts with nothing. Locking past the end
+ *   of file is legal; offset + length beyond 2^64 is invalid (and here,
  *   beyond 2^53, where numbers stop being exact).
  * - Stacking: an open may add a shared lock on its own exclusive lock (two unlocks then needed) but
  *   may not stack an exclusive lock on any lock it holds on an overlapping range.
@@ -45,8 +48,13 @@ export function isValidRange(offset: number, length: number): boolean {
   return Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && Number.isSafeInteger(offset + length);
 }
 
+/**
+ * Do two ranges overlap (MS-FSA 2.1.4.10)? Each is [offset, offset + length - 1]; for a
+ * zero-length range at N that is the point between bytes N - 1 and N, inside a range holding
+ * both; (0, 0) is inside nothing.
+ */
 function overlaps(aOffset: number, aLength: number, bOffset: number, bLength: number): boolean {
-  if (aLength === 0 || bLength === 0) return false;
+  if ((aOffset === 0 && aLength === 0) || (bOffset === 0 && bLength === 0)) return false;
   return aOffset < bOffset + bLength && bOffset < aOffset + aLength;
 }
 
@@ -156,6 +164,7 @@ export class LockTable<Token = unknown> {
 
   /** May `owner` read the range? Only another open's exclusive lock forbids it. */
   canRead(owner: number, offset: number, length: number): boolean {
+    if (length === 0) return true;
     for (const lock of this.locks) {
       if (lock.owner !== owner && lock.mode === 'exclusive' && overlaps(lock.offset, lock.length, offset, length)) {
         return false;
@@ -166,6 +175,7 @@ export class LockTable<Token = unknown> {
 
   /** May `owner` write the range? Another open's lock of any mode, or any shared lock, forbids it. */
   canWrite(owner: number, offset: number, length: number): boolean {
+    if (length === 0) return true;
     for (const lock of this.locks) {
       if ((lock.owner !== owner || lock.mode === 'shared') && overlaps(lock.offset, lock.length, offset, length)) {
         return false;

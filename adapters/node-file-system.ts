@@ -209,7 +209,8 @@ function mergeSegments(segments: OsLockSegment[]): OsLockSegment[] {
 function desiredOsSegments(locks: readonly HeldLock[]): OsLockSegment[] {
   const edges: { at: number; shared: number; exclusive: number }[] = [];
   for (const lock of locks) {
-    // Zero-length locks never conflict, and fcntl would read length 0 as "to the end of file".
+    // A zero-length lock is not asked of fcntl (length 0 means "to the end of the file" there):
+    // across processes it conflicts with nothing (in-process the LockTable's MS-FSA rule holds).
     if (lock.length === 0) continue;
     const end = lock.offset + lock.length;
     assert(Number.isSafeInteger(end), 'lock ranges end at a safe integer (validateRange)');

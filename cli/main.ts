@@ -19,6 +19,7 @@ import { checkCommand, replayCommand, runCheck, runCommand, runReplay, runRun, r
 import { reportCommands } from './report-merge-command.js';
 import { capacityCommand, runCapacityCommand } from './capacity-command.js';
 import { runTortureCommand, tortureCommand } from './torture-command.js';
+import { conformanceCommand, runConformance } from './conformance-command.js';
 
 export const exitCodes = { ok: 0, violation: 1, usage: 2, liveness: 3 } as const;
 
@@ -49,6 +50,9 @@ export async function main(argv: string[]): Promise<void> {
       runTortureCommand(args as unknown as Parameters<typeof runTortureCommand>[0], output),
     )
     .command('sim', 'the deterministic simulator: run a plain workload on the simulated share', (command) => simCommands(command, output))
+    .command('conformance', 'hold the simulated share against a real SMB server (Samba), lock and session cases (exit 0 same, 1 differs, 2 setup)', conformanceCommand, (args) =>
+      runConformance(args as unknown as Parameters<typeof runConformance>[0], output),
+    )
     .middleware((args) => {
       const error = notANumberError(args, argv);
       if (error !== undefined) throw error;

@@ -30,7 +30,11 @@ export type LockMode = 'exclusive' | 'shared';
 export interface ByteRange {
   /** First byte of the range. */
   readonly offset: number;
-  /** Number of bytes; the last byte is offset + length - 1. Zero-length ranges never conflict. */
+  /**
+   * Number of bytes; the last byte is offset + length - 1. A zero-length lock at 0 never
+   * conflicts; one at N > 0 conflicts with another open's lock holding bytes N - 1 and N
+   * (MS-FSA 2.1.4.10; the node adapter cannot ask fcntl for it across processes and lets it be).
+   */
   readonly length: number;
 }
 

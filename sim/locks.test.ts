@@ -154,18 +154,22 @@ describe('section 1: ranges (MS-FSA 2.1.4.10, 2.1.5.8)', () => {
     await simulation.run();
   });
 
-  it('a zero-length lock never conflicts, held or asked', async () => {
+  it('a zero-length lock at 0 never conflicts; at N it is the point between bytes N - 1 and N (MS-FSA 2.1.4.10, as Samba)', async () => {
     const simulation = testSimulation();
     simulation.addClient('solo', async ({ fs }) => {
       const [holder, other] = await twoOpens(fs);
       await fs.lock(holder, { offset: 0, length: 0 });
       await fs.lock(other, { offset: 0, length: 0 });
       await fs.lock(other, { offset: 0, length: 10 });
-      await fs.lock(holder, { offset: 5, length: 0 });
+      await expectCode(fs.lock(holder, { offset: 5, length: 0 }), 'LOCK_NOT_GRANTED');
+      await fs.lock(holder, { offset: 10, length: 0 });
+      await expectCode(fs.read(other, 5, 10), 'LOCK_CONFLICT');
       await fs.write(holder, 20, bytes('ok'));
       // A zero-length lock is still a lock to unlock exactly.
       await fs.unlock(holder, { offset: 0, length: 0 });
       await expectCode(fs.unlock(holder, { offset: 0, length: 0 }), 'RANGE_NOT_LOCKED');
+      await fs.unlock(holder, { offset: 10, length: 0 });
+      expect((await fs.read(other, 5, 10)).length).toBe(10);
     });
     await simulation.run();
   });

@@ -1,0 +1,78 @@
+/**
+ * `nasq conformance`: holds the simulated share against a real SMB server, case by case
+ * (conformance/cases.ts). By default against the observations of Samba kept in the repository
+ * (nothing external needed); with --samba against a Samba started here on loopback (needs Samba
+ * and Python's impacket), and with --record those observations are kept for the next runs.
+ * Exit 0 when the simulator answers every step as the server did, 1 when it differs.
+ */
+
+import { writeFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { caseDefect, conformanceCases } from '../conformance/cases.js';
+import { compareCase, formatComparisons } from '../conformance/compare.js';
+import { ConformanceSetupError, conformanceFile, observeSamba, recordedObservations, type ServerObservations } from '../conformance/samba.js';
+import { runCaseOnSimulator } from '../conformance/sim-driver.js';
+import { UsageError, parsePositiveInteger } from './durations.js';
+import type { Output } from './output.js';
+
+interface ConformanceArguments {
+  samba: boolean;
+  record?: string | boolean;
+  smbd?: string;
+  python?: string;
+  port: string;
+  json: boolean;
+}
+
+export function conformanceCommand(yargs: Argv): Argv {
+  return yargs
+    .option('samba', { type: 'boolean', default: false, describe: 'start a Samba server on loopback and hold the simulator against it (needs smbd and Python with impacket)' })
+    .option('record', { describe: 'with --samba: keep its observations (default file conformance/samba-observed.json)' })
+    .option('smbd', { type: 'string', describe: 'the smbd program (default: smbd on PATH)' })
+    .option('python', { type: 'string', describe: 'a Python 3 with impacket (default: python3, else /usr/bin/python3)' })
+    .option('port', { type: 'string', default: '4455', describe: 'loopback port for the Samba server' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' });
+}
+
+export async function runConformance(argv: ConformanceArguments, output: Output): Promise<void> {
+  const port = parsePositiveInteger(argv.port, '--port', 65_535);
+  if (argv.record !== undefined && !argv.samba) throw new UsageError('--record: only with --samba (it keeps what a live server answered)');
+  const recordPath = argv.record === undefined || argv.record === false ? undefined : argv.record === true || argv.record === '' ? conformanceFile('samba-observed.json') : String(argv.record);
+  for (const entry of conformanceCases) {
+    const defect = caseDefect(entry);
+    if (defect !== undefined) throw new Error(`conformance: ${defect}`);
+  }
+  let observations: ServerObservations;
+  try {
+    observations = argv.samba
+      ? await observeSamba(conformanceCases, { port, today: new Date().toISOString().slice(0, 10), ...(argv.smbd === undefined ? {} : { smbd: argv.smbd }), ...(argv.python === undefined ? {} : { python: argv.python }) })
+      : recordedObservations();
+  } catch (error) {
+    if (error instanceof ConformanceSetupError) {
+      process.stderr.write(`nasq conformance: ${error.message}\n`);
+      output.exitCode(2);
+      return;
+    }
+    throw error;
+  }
+  if (recordPath !== undefined) writeFileSync(recordPath, `${JSON.stringify(observations, null, 2)}\n`);
+  const comparisons = [];
+  for (const entry of conformanceCases) {
+    const simulator = await runCaseOnSimulator(entry);
+    comparisons.push(compareCase(entry, simulator, observations.cases.find((observed) => observed.name === entry.name)?.observed));
+  }
+  const failing = comparisons.filter((comparison) => comparison.differences.length > 0 || comparison.unobserved);
+  const source = argv.samba ? 'live' : 'recorded';
+  output.result(
+    argv.json,
+    { server: observations.server, dialect: observations.dialect, observedOn: observations.observedOn, source, cases: comparisons, failures: failing.length },
+    [
+      `nasq conformance: ${conformanceCases.length} cases, the simulator against ${observations.server} (SMB ${observations.dialect}, ${source} observations of ${observations.observedOn})`,
+      formatComparisons(comparisons, 'the server'),
+      failing.length === 0
+        ? `every step answered as the server did${recordPath === undefined ? '' : `; observations kept in ${recordPath}`}`
+        : `${failing.length} case(s) differ${recordPath === undefined ? '' : `; observations kept in ${recordPath}`}`,
+    ].join('\n'),
+  );
+  if (failing.length > 0) output.exitCode(1);
+}

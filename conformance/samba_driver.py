@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Runs conformance cases against a real SMB2/3 server (Samba) and prints what it answered.
+
+Input (stdin): JSON {"host", "port", "share", "stepSeconds", "cases": [{"name", "steps": [...]}]}.
+Output (stdout): JSON {"server": dialect, "cases": [{"name", "observed": [status per step]}]}.
+
+Each step is one request of one client (one TCP connection and SMB session each) on one open;
+the vocabulary is the one conformance/cases.ts defines:
+  open    {client, handle, path}            create-or-open for read and write, sharing all
+  lock    {handle, offset, length, mode, wait}
+          wait false: fail-immediately; wait true: a blocking request sent from the client's
+          own thread (the step observes PENDING if it has not completed when the step ends)
+  unlock  {handle, offset, length}
+  read    {handle, offset, length}
+  write   {handle, offset, length}
+  close   {handle}
+  drop    {client}                         the client's TCP connection is cut (no logoff)
+  outcome {of}                             the status of step `of` (a blocking lock) by now
+A status is an NT status name (STATUS_SUCCESS, STATUS_LOCK_NOT_GRANTED, ...), or PENDING.
+Steps run one after another, `stepSeconds` apart, so a blocking request has time to complete.
+
+Needs impacket (Debian: python3-impacket). Written for nasq; it reads no files and writes none.
+"""
+
+import json
+import socket
+import sys
+import threading
+import time
+
+from impacket import nt_errors
+from impacket.smbconnection import SMBConnection, SessionError
+from impacket import smb3structs as s3
+
+SMB2_LOCKFLAG_SHARED = 0x01
+SMB2_LOCKFLAG_EXCLUSIVE = 0x02
+SMB2_LOCKFLAG_UNLOCK = 0x04
+SMB2_LOCKFLAG_FAIL_IMMEDIATELY = 0x10
+
+
+class Answer:
+    """The status a request was answered with (impacket raises only for some)."""
+
+    def __init__(self, status):
+        self.status = status
+
+
+def status_name(code):
+    entry = nt_errors.ERROR_MESSAGES.get(code)
+    return entry[0] if entry else 'STATUS_0x%08x' % code
+
+
+class Client:
+    def __init__(self, spec):
+        self.connection = SMBConnection(spec['host'], spec['host'], sess_port=spec['port'], preferredDialect=s3.SMB2_DIALECT_30, timeout=60)
+        self.connection.login('guest', '')
+        self.tree = self.connection.connectTree(spec['share'])
+        self.smb = self.connection.getSMBServer()
+
+    def request(self, command, data):
+        packet = self.smb.SMB_PACKET()
+        packet['Command'] = command
+        packet['TreeID'] = self.tree
+        packet['Data'] = data
+        answer = self.smb.recvSMB(self.smb.sendSMB(packet))
+        return Answer(answer['Status'])
+
+    def lock(self, file_id, offset, length, flags):
+        element = s3.SMB2_LOCK_ELEMENT()
+        element['Offset'] = offset
+        element['Length'] = length
+        element['Flags'] = flags
+        lock = s3.SMB2Lock()
+        lock['FileID'] = file_id
+        lock['LockCount'] = 1
+        lock['LockSequence'] = 0
+        lock['Locks'] = element.getData()
+        return self.request(s3.SMB2_LOCK, lock)
+
+    def drop(self):
+        # Cut the connection without a logoff or close: what a crash or a network failure does.
+        sock = self.smb._NetBIOSSession.get_socket()
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+
+def guarded(action):
+    try:
+        result = action()
+        if isinstance(result, Answer):
+            return status_name(result.status)
+        return 'STATUS_SUCCESS'
+    except SessionError as error:
+        return status_name(error.getErrorCode())
+    except Exception as error:  # a dropped connection, a protocol error
+        return 'ERROR ' + type(error).__name__
+
+
+def run_case(spec, case):
+    clients = {}
+    handles = {}  # handle name -> (client name, file id)
+    observed = []
+    pending = {}  # step index -> {'status': ...}
+    dropped = set()
+    for index, step in enumerate(case['steps']):
+        op = step['op']
+        status = 'STATUS_SUCCESS'
+        if op == 'open':
+            name = step['client']
+            if name not in clients:
+                clients[name] = Client(spec)
+            client = clients[name]
+
+            def create(client=client, path=step['path']):
+                return client.connection.createFile(
+                    client.tree, path,
+                    desiredAccess=s3.FILE_READ_DATA | s3.FILE_WRITE_DATA,
+                    shareMode=s3.FILE_SHARE_READ | s3.FILE_SHARE_WRITE | s3.FILE_SHARE_DELETE,
+                    creationDisposition=s3.FILE_OPEN_IF)
+            try:
+                file_id = create()
+                handles[step['handle']] = (name, file_id)
+            except SessionError as error:
+                status = status_name(error.getErrorCode())
+        elif op == 'drop':
+            clients[step['client']].drop()
+            dropped.add(step['client'])
+        elif op == 'outcome':
+            status = pending[step['of']].get('status', 'PENDING')
+        elif step['handle'] not in handles:
+            status = 'ERROR no open ' + step['handle']  # its open failed
+        else:
+            name, file_id = handles[step['handle']]
+            client = clients[name]
+            if op == 'lock':
+                flags = SMB2_LOCKFLAG_SHARED if step['mode'] == 'shared' else SMB2_LOCKFLAG_EXCLUSIVE
+                if not step['wait']:
+                    flags |= SMB2_LOCKFLAG_FAIL_IMMEDIATELY
+                action = lambda: client.lock(file_id, step['offset'], step['length'], flags)
+            elif op == 'unlock':
+                action = lambda: client.lock(file_id, step['offset'], step['length'], SMB2_LOCKFLAG_UNLOCK)
+            elif op == 'read':
+                action = lambda: client.connection.readFile(client.tree, file_id, step['offset'], step['length'])
+            elif op == 'write':
+                action = lambda: client.connection.writeFile(client.tree, file_id, b'w' * step['length'], step['offset'])
+            elif op == 'close':
+                action = lambda: client.connection.closeFile(client.tree, file_id)
+            else:
+                raise ValueError('unknown step %r' % op)
+            if op == 'lock' and step['wait']:
+                box = {}
+                pending[index] = box
+
+                def wait(action=action, box=box):
+                    box['status'] = guarded(action)
+                threading.Thread(target=wait, daemon=True).start()
+                time.sleep(spec['stepSeconds'])
+                status = box.get('status', 'PENDING')
+            else:
+                status = guarded(action)
+        observed.append(status)
+        time.sleep(spec['stepSeconds'])
+    for name, client in clients.items():
+        if name not in dropped:
+            try:
+                client.connection.logoff()
+            except Exception:
+                pass
+        try:
+            client.smb._NetBIOSSession.get_socket().close()
+        except Exception:
+            pass
+    return observed
+
+
+def main():
+    spec = json.load(sys.stdin)
+    results = []
+    dialect = None
+    for case in spec['cases']:
+        results.append({'name': case['name'], 'observed': run_case(spec, case)})
+    probe = Client(spec)
+    dialect = '0x%04x' % probe.connection.getDialect()
+    probe.connection.close()
+    json.dump({'dialect': dialect, 'cases': results}, sys.stdout)
+    sys.stdout.write('\n')
+
+
+if __name__ == '__main__':
+    main()
