@@ -20,8 +20,11 @@ export type StepStatus =
   | 'PENDING';
 
 export type Step =
-  /** Opens `path` for reading and writing (created if missing), sharing everything, as `handle`. */
-  | { readonly op: 'open'; readonly client: string; readonly handle: string; readonly path: string }
+  /**
+   * Opens `path` for reading and writing (created if missing), sharing everything, as `handle`;
+   * `durable`: asks for a durable handle (with a batch oplock, as SMB requires for one).
+   */
+  | { readonly op: 'open'; readonly client: string; readonly handle: string; readonly path: string; readonly durable?: boolean }
   /** A lock request: fail-immediately (`wait` false) or blocking (`wait` true). */
   | { readonly op: 'lock'; readonly handle: string; readonly offset: number; readonly length: number; readonly mode: 'exclusive' | 'shared'; readonly wait: boolean }
   | { readonly op: 'unlock'; readonly handle: string; readonly offset: number; readonly length: number }
@@ -31,6 +34,8 @@ export type Step =
   | { readonly op: 'close'; readonly handle: string }
   /** The client's connection is cut (no logoff, no close): a crash or a network failure. */
   | { readonly op: 'drop'; readonly client: string }
+  /** A new connection and session for a client whose connection dropped; its handles are stale. */
+  | { readonly op: 'reconnect'; readonly client: string }
   /** The status of the blocking lock of step number `of` by now (PENDING if still waiting). */
   | { readonly op: 'outcome'; readonly of: number };
 
@@ -41,6 +46,11 @@ export interface ConformanceCase {
   readonly steps: readonly Step[];
   /** What the model says each step gets, one per step. */
   readonly model: readonly StepStatus[];
+  /**
+   * Options of the simulated share for this case, where the real server's behaviour is one of
+   * the simulator's modes (a disconnected durable handle purged by another open).
+   */
+  readonly simServer?: { readonly purgeDisconnectedOnOpen?: boolean };
 }
 
 const ok = 'STATUS_SUCCESS';
@@ -48,6 +58,7 @@ const notGranted = 'STATUS_LOCK_NOT_GRANTED';
 const conflict = 'STATUS_FILE_LOCK_CONFLICT';
 const notLocked = 'STATUS_RANGE_NOT_LOCKED';
 const pending = 'PENDING';
+const closed = 'STATUS_FILE_CLOSED';
 
 /** Steps and their model statuses written side by side. */
 function script(...pairs: ReadonlyArray<readonly [Step, StepStatus]>): Pick<ConformanceCase, 'steps' | 'model'> {
@@ -55,6 +66,7 @@ function script(...pairs: ReadonlyArray<readonly [Step, StepStatus]>): Pick<Conf
 }
 
 const open = (client: string, handle: string, path = 'kernel'): Step => ({ op: 'open', client, handle, path });
+const openDurable = (client: string, handle: string, path = 'kernel'): Step => ({ op: 'open', client, handle, path, durable: true });
 const exclusive = (handle: string, offset: number, length: number, wait = false): Step => ({ op: 'lock', handle, offset, length, mode: 'exclusive', wait });
 const shared = (handle: string, offset: number, length: number, wait = false): Step => ({ op: 'lock', handle, offset, length, mode: 'shared', wait });
 const unlock = (handle: string, offset: number, length: number): Step => ({ op: 'unlock', handle, offset, length });
@@ -62,6 +74,7 @@ const read = (handle: string, offset: number, length: number): Step => ({ op: 'r
 const write = (handle: string, offset: number, length: number): Step => ({ op: 'write', handle, offset, length });
 const close = (handle: string): Step => ({ op: 'close', handle });
 const drop = (client: string): Step => ({ op: 'drop', client });
+const reconnect = (client: string): Step => ({ op: 'reconnect', client });
 const outcome = (of: number): Step => ({ op: 'outcome', of });
 
 /** A writes 200 bytes through a1, and B opens the same file as b1: the start of most cases. */
@@ -283,6 +296,53 @@ export const conformanceCases: readonly ConformanceCase[] = [
       [outcome(4), ok],
     ),
   },
+  {
+    name: 'stale-handle',
+    pins: 'section 2: after a drop the client reconnects with a new session; its old handles are stale (STATUS_FILE_CLOSED), their locks gone (MS-SMB2 3.3.5.2.9)',
+    ...script(
+      ...twoClients,
+      [exclusive('a1', 0, 100), ok],
+      [drop('A'), ok],
+      [reconnect('A'), ok],
+      [read('a1', 0, 10), closed],
+      [exclusive('a1', 0, 100), closed],
+      [unlock('a1', 0, 100), closed],
+      [exclusive('b1', 0, 100), ok],
+      [open('A', 'a2'), ok],
+      [read('a2', 0, 10), conflict],
+    ),
+  },
+  {
+    name: 'durable-reclaimed',
+    pins: 'section 2: a durable handle survives a disconnect and keeps its locks; the reconnecting client reclaims it (MS-SMB2 3.3.2.2, 3.3.5.9.7)',
+    ...script(
+      [openDurable('A', 'a1'), ok],
+      [write('a1', 0, 200), ok],
+      [exclusive('a1', 0, 100), ok],
+      [drop('A'), ok],
+      [reconnect('A'), ok],
+      [read('a1', 0, 10), ok],
+      [write('a1', 0, 10), ok],
+      [unlock('a1', 0, 100), ok],
+      [unlock('a1', 0, 100), notLocked],
+    ),
+  },
+  {
+    name: 'durable-purged-by-open',
+    pins: "section 2: a conflicting open may purge a disconnected durable handle early (Samba: another open breaks its batch oplock, which it cannot acknowledge); its locks go and its reclaim fails",
+    simServer: { purgeDisconnectedOnOpen: true },
+    ...script(
+      [openDurable('A', 'a1'), ok],
+      [write('a1', 0, 200), ok],
+      [exclusive('a1', 0, 100), ok],
+      [drop('A'), ok],
+      [open('B', 'b1'), ok],
+      [exclusive('b1', 0, 100), ok],
+      [reconnect('A'), ok],
+      [read('a1', 0, 10), closed],
+      [unlock('a1', 0, 100), closed],
+    ),
+  },
 ];
 
 /** Checks a case's shape: one model status per step, and every outcome naming an earlier blocking lock. */
@@ -296,7 +356,7 @@ export function caseDefect(conformanceCase: ConformanceCase): string | undefined
     } else if (step.op === 'outcome') {
       const target = steps[step.of];
       if (step.of >= index || target?.op !== 'lock' || !target.wait) return `case ${name}: step ${index} asks the outcome of step ${step.of}, which is not an earlier blocking lock`;
-    } else if (step.op !== 'drop' && !handles.has(step.handle)) {
+    } else if (step.op !== 'drop' && step.op !== 'reconnect' && !handles.has(step.handle)) {
       return `case ${name}: step ${index} uses handle ${step.handle} before it is opened`;
     }
   }

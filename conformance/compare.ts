@@ -41,6 +41,8 @@ export function describeStep(step: Step): string {
       return `close ${step.handle}`;
     case 'drop':
       return `${step.client}'s connection drops`;
+    case 'reconnect':
+      return `${step.client} reconnects`;
     case 'outcome':
       return `outcome of step ${step.of}`;
   }

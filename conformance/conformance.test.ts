@@ -98,7 +98,12 @@ describe('servers broken on purpose are caught', () => {
       override dropSession(): void {}
     }
     const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new StickyServer(scheduler, trace, options) });
-    expect(differing(comparisons)).toEqual(['drop-releases', 'drop-wakes-waiter']);
+    expect(differing(comparisons)).toEqual(['drop-releases', 'drop-wakes-waiter', 'stale-handle', 'durable-purged-by-open']);
+  });
+
+  it('no durable handles (a disconnect closes every open)', async () => {
+    const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new SimServer(scheduler, trace, { ...options, durableHandles: false }) });
+    expect(differing(comparisons)).toEqual(['durable-reclaimed']);
   });
 
   it('zero-length locks that never conflict (what the simulator did before this check)', async () => {

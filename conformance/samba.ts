@@ -114,19 +114,22 @@ function sambaConfiguration(root: string, port: number): string {
   ].join('\n');
 }
 
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
 async function waitForPort(port: number, timeoutMs: number, exited: () => string | undefined): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const stopped = exited();
     if (stopped !== undefined) throw new ConformanceSetupError(`smbd stopped before it listened on port ${port}: ${stopped}`);
-    const connected = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (connected) return;
+    if (await portAnswers(port)) return;
     if (performance.now() > deadline) throw new ConformanceSetupError(`smbd did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -139,6 +142,8 @@ export async function observeSamba(cases: readonly ConformanceCase[], options: S
   const stepSeconds = options.stepSeconds ?? 0.15;
   const server = sambaVersion(smbd);
   const python = pythonWithImpacket(options.python);
+  // A server already there would answer in place of ours (with whatever state it holds).
+  if (await portAnswers(port)) throw new ConformanceSetupError(`expected a free port, found 127.0.0.1:${port} in use; pick another with --port`);
   const root = mkdtempSync(join(tmpdir(), 'nasq-samba-'));
   // mkdtemp makes it private; the guest account must get through it to the share.
   chmodSync(root, 0o755);

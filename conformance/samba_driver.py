@@ -6,7 +6,9 @@ Output (stdout): JSON {"server": dialect, "cases": [{"name", "observed": [status
 
 Each step is one request of one client (one TCP connection and SMB session each) on one open;
 the vocabulary is the one conformance/cases.ts defines:
-  open    {client, handle, path}            create-or-open for read and write, sharing all
+  open    {client, handle, path, durable?}  create-or-open for read and write, sharing all;
+                                           durable: with a batch oplock and a durable handle
+                                           request (DHnQ, MS-SMB2 2.2.13.2.3)
   lock    {handle, offset, length, mode, wait}
           wait false: fail-immediately; wait true: a blocking request sent from the client's
           own thread (the step observes PENDING if it has not completed when the step ends)
@@ -15,6 +17,9 @@ the vocabulary is the one conformance/cases.ts defines:
   write   {handle, offset, length}
   close   {handle}
   drop    {client}                         the client's TCP connection is cut (no logoff)
+  reconnect {client}                       a new connection and session for the client; each
+                                           durable handle is reclaimed (DHnC), the others (and
+                                           any reclaim the server refuses) stay stale
   outcome {of}                             the status of step `of` (a blocking lock) by now
 A status is an NT status name (STATUS_SUCCESS, STATUS_LOCK_NOT_GRANTED, ...), or PENDING.
 Steps run one after another, `stepSeconds` apart, so a blocking request has time to complete.
@@ -28,9 +33,16 @@ import sys
 import threading
 import time
 
-from impacket import nt_errors
+from impacket import nt_errors, smb3
 from impacket.smbconnection import SMBConnection, SessionError
 from impacket import smb3structs as s3
+
+# impacket raises either of these, depending on the layer.
+SESSION_ERRORS = (SessionError, smb3.SessionError)
+
+
+def error_code(error):
+    return error.getErrorCode() if hasattr(error, 'getErrorCode') else error.get_error_code()
 
 SMB2_LOCKFLAG_SHARED = 0x01
 SMB2_LOCKFLAG_EXCLUSIVE = 0x02
@@ -43,6 +55,18 @@ class Answer:
 
     def __init__(self, status):
         self.status = status
+
+
+def create_context(name, data):
+    """An SMB2 create context (MS-SMB2 2.2.13.2): a 4-byte name padded to 8, then its data."""
+    context = s3.SMB2CreateContext()
+    context['Next'] = 0
+    context['NameOffset'] = 16
+    context['NameLength'] = len(name)
+    context['DataOffset'] = 24
+    context['DataLength'] = len(data)
+    context['Buffer'] = name + b'\x00' * (8 - len(name)) + data
+    return context
 
 
 def status_name(code):
@@ -77,6 +101,37 @@ class Client:
         lock['Locks'] = element.getData()
         return self.request(s3.SMB2_LOCK, lock)
 
+    def create(self, path, durable_context=None):
+        access = s3.FILE_READ_DATA | s3.FILE_WRITE_DATA
+        sharing = s3.FILE_SHARE_READ | s3.FILE_SHARE_WRITE | s3.FILE_SHARE_DELETE
+        if durable_context is None:
+            return self.connection.createFile(self.tree, path, desiredAccess=access, shareMode=sharing, creationDisposition=s3.FILE_OPEN_IF)
+        return self.smb.create(self.tree, path, access, sharing, 0, s3.FILE_OPEN_IF, 0,
+                               oplockLevel=s3.SMB2_OPLOCK_LEVEL_BATCH, createContexts=[durable_context])
+
+    def read(self, file_id, offset, length):
+        read = s3.SMB2Read()
+        read['Padding'] = 0x50
+        read['FileID'] = file_id
+        read['Length'] = length
+        read['Offset'] = offset
+        read['MinimumCount'] = 0
+        read['Channel'] = 0
+        read['RemainingBytes'] = 0
+        read['ReadChannelInfoOffset'] = 0
+        read['ReadChannelInfoLength'] = 0
+        read['Buffer'] = b'\x00'
+        return self.request(s3.SMB2_READ, read)
+
+    def write(self, file_id, offset, length):
+        write = s3.SMB2Write()
+        write['FileID'] = file_id
+        write['Length'] = length
+        write['Offset'] = offset
+        write['WriteChannelInfoOffset'] = 0
+        write['Buffer'] = b'w' * length
+        return self.request(s3.SMB2_WRITE, write)
+
     def drop(self):
         # Cut the connection without a logoff or close: what a crash or a network failure does.
         sock = self.smb._NetBIOSSession.get_socket()
@@ -93,8 +148,8 @@ def guarded(action):
         if isinstance(result, Answer):
             return status_name(result.status)
         return 'STATUS_SUCCESS'
-    except SessionError as error:
-        return status_name(error.getErrorCode())
+    except SESSION_ERRORS as error:
+        return status_name(error_code(error))
     except Exception as error:  # a dropped connection, a protocol error
         return 'ERROR ' + type(error).__name__
 
@@ -102,6 +157,7 @@ def guarded(action):
 def run_case(spec, case):
     clients = {}
     handles = {}  # handle name -> (client name, file id)
+    durable = {}  # handle name -> path, for the durable ones
     observed = []
     pending = {}  # step index -> {'status': ...}
     dropped = set()
@@ -113,21 +169,31 @@ def run_case(spec, case):
             if name not in clients:
                 clients[name] = Client(spec)
             client = clients[name]
-
-            def create(client=client, path=step['path']):
-                return client.connection.createFile(
-                    client.tree, path,
-                    desiredAccess=s3.FILE_READ_DATA | s3.FILE_WRITE_DATA,
-                    shareMode=s3.FILE_SHARE_READ | s3.FILE_SHARE_WRITE | s3.FILE_SHARE_DELETE,
-                    creationDisposition=s3.FILE_OPEN_IF)
+            context = create_context(b'DHnQ', b'\x00' * 16) if step.get('durable') else None
             try:
-                file_id = create()
-                handles[step['handle']] = (name, file_id)
-            except SessionError as error:
-                status = status_name(error.getErrorCode())
+                # Each case has files of its own: nothing one leaves behind (a disconnected
+                # durable handle lives on for a minute) reaches the next.
+                path = case['name'] + '-' + step['path']
+                handles[step['handle']] = (name, client.create(path, context))
+                if context is not None:
+                    durable[step['handle']] = path
+            except SESSION_ERRORS as error:
+                status = status_name(error_code(error))
         elif op == 'drop':
             clients[step['client']].drop()
             dropped.add(step['client'])
+        elif op == 'reconnect':
+            client = Client(spec)
+            clients[step['client']] = client
+            dropped.discard(step['client'])
+            for handle, path in durable.items():
+                owner, file_id = handles[handle]
+                if owner != step['client']:
+                    continue
+                try:
+                    handles[handle] = (owner, client.create(path, create_context(b'DHnC', file_id)))
+                except SESSION_ERRORS:
+                    pass  # refused (purged, timed out): the handle stays stale
         elif op == 'outcome':
             status = pending[step['of']].get('status', 'PENDING')
         elif step['handle'] not in handles:
@@ -143,9 +209,9 @@ def run_case(spec, case):
             elif op == 'unlock':
                 action = lambda: client.lock(file_id, step['offset'], step['length'], SMB2_LOCKFLAG_UNLOCK)
             elif op == 'read':
-                action = lambda: client.connection.readFile(client.tree, file_id, step['offset'], step['length'])
+                action = lambda: client.read(file_id, step['offset'], step['length'])
             elif op == 'write':
-                action = lambda: client.connection.writeFile(client.tree, file_id, b'w' * step['length'], step['offset'])
+                action = lambda: client.write(file_id, step['offset'], step['length'])
             elif op == 'close':
                 action = lambda: client.connection.closeFile(client.tree, file_id)
             else:

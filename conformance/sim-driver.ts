@@ -50,7 +50,7 @@ function ntStatusOf(error: unknown): string {
 async function perform(fs: FileSystem, handles: Map<string, FileHandle>, step: Step, blockingWaitMs: number): Promise<void> {
   switch (step.op) {
     case 'open':
-      handles.set(step.handle, await fs.open(step.path, { create: true }));
+      handles.set(step.handle, await fs.open(step.path, { create: true, durable: step.durable === true }));
       return;
     case 'lock':
       await fs.lock(handles.get(step.handle)!, { offset: step.offset, length: step.length }, { mode: step.mode, waitMs: step.wait ? blockingWaitMs : 0 });
@@ -67,6 +67,9 @@ async function perform(fs: FileSystem, handles: Map<string, FileHandle>, step: S
     case 'close':
       await fs.close(handles.get(step.handle)!);
       return;
+    case 'reconnect':
+      // The simulated client reconnects by itself with its next request after a drop.
+      return;
     default:
       throw new Error(`sim driver: step ${step.op} is not a client request`);
   }
@@ -74,7 +77,7 @@ async function perform(fs: FileSystem, handles: Map<string, FileHandle>, step: S
 
 /** The client that makes a step (undefined for an observation). */
 function clientOf(step: Step, handleClients: ReadonlyMap<string, string>): string | undefined {
-  if (step.op === 'open' || step.op === 'drop') return step.client;
+  if (step.op === 'open' || step.op === 'drop' || step.op === 'reconnect') return step.client;
   if (step.op === 'outcome') return undefined;
   return handleClients.get(step.handle);
 }
@@ -88,6 +91,7 @@ export async function runCaseOnSimulator(conformanceCase: ConformanceCase, optio
     seed: 1,
     latency: { oneWayMs: 0.1, jitterMs: 0, serviceMs: {} },
     clockResolutionMs: 0,
+    server: { durableHandles: true, ...conformanceCase.simServer },
     ...(options.createServer === undefined ? {} : { createServer: options.createServer }),
   });
   const handleClients = new Map<string, string>();
