@@ -50,7 +50,7 @@ export interface ConformanceCase {
    * Options of the simulated share for this case, where the real server's behaviour is one of
    * the simulator's modes (a disconnected durable handle purged by another open).
    */
-  readonly simServer?: { readonly purgeDisconnectedOnOpen?: boolean };
+  readonly simServer?: { readonly purgeDisconnectedOnOpen?: boolean; readonly durableLocksNeedSoleOpen?: boolean };
 }
 
 const ok = 'STATUS_SUCCESS';
@@ -341,6 +341,21 @@ export const conformanceCases: readonly ConformanceCase[] = [
       [reconnect('A'), ok],
       [read('a1', 0, 10), closed],
       [unlock('a1', 0, 100), closed],
+    ),
+  },
+  {
+    name: 'durable-among-opens',
+    pins: "section 2 on Samba: a durable handle that holds locks survives a disconnect only with a write lease or batch oplock (source3/smbd/durable.c), which the sole opener alone gets: with another open there, the drop releases its lock",
+    simServer: { durableLocksNeedSoleOpen: true },
+    ...script(
+      [open('B', 'b1'), ok],
+      [openDurable('A', 'a1'), ok],
+      [write('a1', 0, 200), ok],
+      [exclusive('a1', 0, 100), ok],
+      [drop('A'), ok],
+      [exclusive('b1', 0, 100), ok],
+      [reconnect('A'), ok],
+      [read('a1', 0, 10), closed],
     ),
   },
 ];

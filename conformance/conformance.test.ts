@@ -98,12 +98,17 @@ describe('servers broken on purpose are caught', () => {
       override dropSession(): void {}
     }
     const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new StickyServer(scheduler, trace, options) });
-    expect(differing(comparisons)).toEqual(['drop-releases', 'drop-wakes-waiter', 'stale-handle', 'durable-purged-by-open']);
+    expect(differing(comparisons)).toEqual(['drop-releases', 'drop-wakes-waiter', 'stale-handle', 'durable-purged-by-open', 'durable-among-opens']);
   });
 
   it('no durable handles (a disconnect closes every open)', async () => {
     const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new SimServer(scheduler, trace, { ...options, durableHandles: false }) });
     expect(differing(comparisons)).toEqual(['durable-reclaimed']);
+  });
+
+  it("the simulator's default durable handles, which keep their locks with other opens there (unlike Samba)", async () => {
+    const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new SimServer(scheduler, trace, { ...options, durableLocksNeedSoleOpen: false }) });
+    expect(differing(comparisons)).toEqual(['durable-among-opens']);
   });
 
   it('zero-length locks that never conflict (what the simulator did before this check)', async () => {

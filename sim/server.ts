@@ -24,7 +24,9 @@
  * - A disconnected durable handle keeps its locks until `durableTimeoutMs` passes, it is
  *   reclaimed by a reconnecting session of the same client, or (with `purgeDisconnectedOnOpen`)
  *   another session opens its file, which models a batch-oplock break that a disconnected handle
- *   cannot acknowledge.
+ *   cannot acknowledge. With `durableLocksNeedSoleOpen` (Samba's rule) a durable open that holds
+ *   byte-range locks is kept at a disconnect only if it has been its file's only open since it
+ *   was opened; otherwise it closes like any other open and its locks go.
  */
 
 import { AssertionError, assert } from '../engine/errors.js';
@@ -61,6 +63,15 @@ export interface ServerOptions {
   readonly durableTimeoutMs?: number;
   /** Whether another session's open of a file purges disconnected durable handles on it. Default false. */
   readonly purgeDisconnectedOnOpen?: boolean;
+  /**
+   * Samba's rule for durable handles that hold byte-range locks: such a handle survives a
+   * disconnect only with a write lease or a batch oplock (source3/smbd/durable.c), which a server
+   * grants only to the sole opener of a file and breaks when another client opens it. Modelled
+   * as: kept only if it has been its file's only open since it was opened. Default false (kept
+   * regardless: a server that keeps handle-cached durable opens with their locks).
+   * docs/conformance.md, case durable-among-opens.
+   */
+  readonly durableLocksNeedSoleOpen?: boolean;
   /** Milliseconds since the epoch at virtual time 0 (the server's clock). Default 2026-01-01T00:00:00Z. */
   readonly epochMs?: number;
 }
@@ -76,6 +87,7 @@ interface ResolvedServerOptions {
   readonly durableHandles: boolean;
   readonly durableTimeoutMs: number;
   readonly purgeDisconnectedOnOpen: boolean;
+  readonly durableLocksNeedSoleOpen: boolean;
   readonly epochMs: number;
 }
 
@@ -88,6 +100,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
     'durableHandles',
     'durableTimeoutMs',
     'purgeDisconnectedOnOpen',
+    'durableLocksNeedSoleOpen',
     'epochMs',
   ]);
   for (const key of Object.keys(options)) {
@@ -113,7 +126,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   if (!Number.isSafeInteger(epochMs) || epochMs < 0) {
     throw new TypeError(`server.epochMs: expected a non-negative integer, got ${describeValue(epochMs)}`);
   }
-  for (const flag of ['notifyOnPlainWrite', 'durableHandles', 'purgeDisconnectedOnOpen'] as const) {
+  for (const flag of ['notifyOnPlainWrite', 'durableHandles', 'purgeDisconnectedOnOpen', 'durableLocksNeedSoleOpen'] as const) {
     const value = options[flag];
     if (value !== undefined && typeof value !== 'boolean') {
       throw new TypeError(`server.${flag}: expected a boolean, got ${describeValue(value)}`);
@@ -127,6 +140,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
     durableHandles: options.durableHandles ?? true,
     durableTimeoutMs,
     purgeDisconnectedOnOpen: options.purgeDisconnectedOnOpen ?? false,
+    durableLocksNeedSoleOpen: options.durableLocksNeedSoleOpen ?? false,
     epochMs,
   };
 }
@@ -206,6 +220,8 @@ export class ServerOpen {
    */
   lastLockSequence = 0;
   lastLockStatus: Status = Status.success;
+  /** No other open of its file since it was opened (durableLocksNeedSoleOpen only). */
+  soleOpen = false;
 
   constructor(id: number, session: ServerSession, node: ServerNode, durable: boolean) {
     this.id = id;
@@ -504,13 +520,20 @@ export class SimServer implements EventHandler {
     }
     session.watches.clear();
     for (const open of [...session.opens]) {
-      if (open.durable && keepDurable) {
+      if (open.durable && keepDurable && this.keepsLocksDurably(open)) {
         this.disconnectOpen(open);
       } else {
         this.closeOpen(open, Status.userSessionDeleted);
       }
     }
     session.listener?.sessionDropped(session);
+  }
+
+  /** May a durable open survive a disconnect (durableLocksNeedSoleOpen: not with locks and other opens)? */
+  private keepsLocksDurably(open: ServerOpen): boolean {
+    if (!this.options.durableLocksNeedSoleOpen || open.soleOpen) return true;
+    const table = open.node.locks;
+    return table === null || !table.held().some((lock) => lock.owner === open.id);
   }
 
   /**
@@ -647,6 +670,11 @@ export class SimServer implements EventHandler {
     const durable = (call.flags & CallFlag.durable) !== 0 && this.options.durableHandles;
     const open = new ServerOpen(this.nextOpenId, session, node, durable);
     this.nextOpenId += 1;
+    if (this.options.durableLocksNeedSoleOpen) {
+      // Another open breaks the write caching (lease or batch oplock) of every open already there.
+      open.soleOpen = node.openCount === 0;
+      if (!open.soleOpen) for (const other of this.opens.values()) if (other.node === node) other.soleOpen = false;
+    }
     this.opens.set(open.id, open);
     session.opens.add(open);
     node.openCount += 1;

@@ -4,7 +4,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { isNasqError } from '../engine/errors.js';
+import { isNasqError, type NasqError } from '../engine/errors.js';
 import type { FileHandle } from '../engine/ports.js';
 import { at, bytes, elapsed, expectCode, testSimulation, text } from './test-support/harness.js';
 
@@ -159,6 +159,44 @@ describe('section 2: durable handles (MS-SMB2 3.3.2.2; Samba smb2_create.c)', ()
     simulation.at(10, (sim) => sim.dropSession('durable-holder'));
     await simulation.run();
     expect(simulation.trace.window().some((record) => record.operation === 'durablePurge')).toBe(true);
+  });
+
+  it("keep their locks across a disconnect only as their file's sole open under Samba's rule (durableLocksNeedSoleOpen)", async () => {
+    const run = async (otherOpensFirst: boolean, otherOpensLater: boolean): Promise<string> => {
+      const simulation = testSimulation({ server: { durableLocksNeedSoleOpen: true } });
+      let outcome = '';
+      simulation.addClient('durable-holder', async ({ fs, clock }) => {
+        await at(clock, 5);
+        const handle = await fs.open('kernel', { create: true, durable: true });
+        await fs.lock(handle, header);
+        await at(clock, 5000);
+        try {
+          await fs.write(handle, 0, bytes('mine'));
+          outcome = 'kept';
+        } catch (error) {
+          outcome = (error as NasqError).code;
+        }
+      });
+      simulation.addClient('other', async ({ fs, clock }) => {
+        if (!otherOpensFirst) await at(clock, otherOpensLater ? 8 : 1000);
+        const handle = await fs.open('kernel', { create: true });
+        await at(clock, 2000);
+        const granted = await fs.lock(handle, header, { waitMs: 0 }).then(
+          () => true,
+          () => false,
+        );
+        if (granted) await fs.unlock(handle, header);
+        await at(clock, 6000);
+      });
+      simulation.at(10, (sim) => sim.dropSession('durable-holder'));
+      await simulation.run();
+      return outcome;
+    };
+    // The only open at the drop, and since it was opened: kept with its lock, reclaimed.
+    expect(await run(false, false)).toBe('kept');
+    // Another open was there first, or came while it was open: the drop closes it, its lock goes.
+    expect(await run(true, false)).toBe('CLOSED_HANDLE');
+    expect(await run(false, true)).toBe('CLOSED_HANDLE');
   });
 
   it('are not granted when the server does not offer them (durableHandles: false)', async () => {
