@@ -22,9 +22,11 @@ export type StepStatus =
 export type Step =
   /**
    * Opens `path` for reading and writing (created if missing), sharing everything, as `handle`;
-   * `durable`: asks for a durable handle (with a batch oplock, as SMB requires for one).
+   * `durable`: asks for a durable handle (with a batch oplock, as SMB requires for one); `lease`:
+   * asks for a read+handle lease (as a Linux cifs client does; instead of the oplock). The
+   * simulated share has no leases and grants durable handles as asked.
    */
-  | { readonly op: 'open'; readonly client: string; readonly handle: string; readonly path: string; readonly durable?: boolean }
+  | { readonly op: 'open'; readonly client: string; readonly handle: string; readonly path: string; readonly durable?: boolean; readonly lease?: boolean }
   /** A lock request: fail-immediately (`wait` false) or blocking (`wait` true). */
   | { readonly op: 'lock'; readonly handle: string; readonly offset: number; readonly length: number; readonly mode: 'exclusive' | 'shared'; readonly wait: boolean }
   | { readonly op: 'unlock'; readonly handle: string; readonly offset: number; readonly length: number }
@@ -67,6 +69,7 @@ function script(...pairs: ReadonlyArray<readonly [Step, StepStatus]>): Pick<Conf
 
 const open = (client: string, handle: string, path = 'kernel'): Step => ({ op: 'open', client, handle, path });
 const openDurable = (client: string, handle: string, path = 'kernel'): Step => ({ op: 'open', client, handle, path, durable: true });
+const openLeased = (client: string, handle: string, durable: boolean): Step => ({ op: 'open', client, handle, path: 'kernel', durable, lease: true });
 const exclusive = (handle: string, offset: number, length: number, wait = false): Step => ({ op: 'lock', handle, offset, length, mode: 'exclusive', wait });
 const shared = (handle: string, offset: number, length: number, wait = false): Step => ({ op: 'lock', handle, offset, length, mode: 'shared', wait });
 const unlock = (handle: string, offset: number, length: number): Step => ({ op: 'unlock', handle, offset, length });
@@ -350,6 +353,21 @@ export const conformanceCases: readonly ConformanceCase[] = [
     ...script(
       [open('B', 'b1'), ok],
       [openDurable('A', 'a1'), ok],
+      [write('a1', 0, 200), ok],
+      [exclusive('a1', 0, 100), ok],
+      [drop('A'), ok],
+      [exclusive('b1', 0, 100), ok],
+      [reconnect('A'), ok],
+      [read('a1', 0, 10), closed],
+    ),
+  },
+  {
+    name: 'durable-lease-among-opens',
+    pins: 'the same with read+handle leases, as Linux cifs clients ask: both clients get a lease and the durable handle is granted, yet the drop releases its lock (no write caching)',
+    simServer: { durableLocksNeedSoleOpen: true },
+    ...script(
+      [openLeased('B', 'b1', false), ok],
+      [openLeased('A', 'a1', true), ok],
       [write('a1', 0, 200), ok],
       [exclusive('a1', 0, 100), ok],
       [drop('A'), ok],

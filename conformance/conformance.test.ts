@@ -98,7 +98,7 @@ describe('servers broken on purpose are caught', () => {
       override dropSession(): void {}
     }
     const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new StickyServer(scheduler, trace, options) });
-    expect(differing(comparisons)).toEqual(['drop-releases', 'drop-wakes-waiter', 'stale-handle', 'durable-purged-by-open', 'durable-among-opens']);
+    expect(differing(comparisons)).toEqual(['drop-releases', 'drop-wakes-waiter', 'stale-handle', 'durable-purged-by-open', 'durable-among-opens', 'durable-lease-among-opens']);
   });
 
   it('no durable handles (a disconnect closes every open)', async () => {
@@ -108,7 +108,7 @@ describe('servers broken on purpose are caught', () => {
 
   it("the simulator's default durable handles, which keep their locks with other opens there (unlike Samba)", async () => {
     const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new SimServer(scheduler, trace, { ...options, durableLocksNeedSoleOpen: false }) });
-    expect(differing(comparisons)).toEqual(['durable-among-opens']);
+    expect(differing(comparisons)).toEqual(['durable-among-opens', 'durable-lease-among-opens']);
   });
 
   it('zero-length locks that never conflict (what the simulator did before this check)', async () => {

@@ -6,9 +6,12 @@ Output (stdout): JSON {"server": dialect, "cases": [{"name", "observed": [status
 
 Each step is one request of one client (one TCP connection and SMB session each) on one open;
 the vocabulary is the one conformance/cases.ts defines:
-  open    {client, handle, path, durable?}  create-or-open for read and write, sharing all;
-                                           durable: with a batch oplock and a durable handle
-                                           request (DHnQ, MS-SMB2 2.2.13.2.3)
+  open    {client, handle, path, durable?, lease?}
+                                           create-or-open for read and write, sharing all;
+                                           durable: with a durable handle request (DHnQ,
+                                           MS-SMB2 2.2.13.2.3) and a batch oplock, or with
+                                           lease: a read+handle lease (RqLs, as a Linux cifs
+                                           client asks) instead of the oplock
   lock    {handle, offset, length, mode, wait}
           wait false: fail-immediately; wait true: a blocking request sent from the client's
           own thread (the step observes PENDING if it has not completed when the step ends)
@@ -28,7 +31,9 @@ Needs impacket (Debian: python3-impacket). Written for nasq; it reads no files a
 """
 
 import json
+import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -69,6 +74,27 @@ def create_context(name, data):
     return context
 
 
+class Chained:
+    """Create contexts in one chain: each but the last says where the next starts (8-aligned)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def getData(self):
+        return self.data
+
+
+def chained(contexts):
+    out = b''
+    for index, context in enumerate(contexts):
+        raw = context.getData()
+        if index < len(contexts) - 1:
+            padding = (8 - len(raw) % 8) % 8
+            raw = struct.pack('<L', len(raw) + padding) + raw[4:] + b'\x00' * padding
+        out += raw
+    return Chained(out)
+
+
 def status_name(code):
     entry = nt_errors.ERROR_MESSAGES.get(code)
     return entry[0] if entry else 'STATUS_0x%08x' % code
@@ -101,13 +127,18 @@ class Client:
         lock['Locks'] = element.getData()
         return self.request(s3.SMB2_LOCK, lock)
 
-    def create(self, path, durable_context=None):
+    def create(self, path, durable_context=None, lease_key=None):
         access = s3.FILE_READ_DATA | s3.FILE_WRITE_DATA
         sharing = s3.FILE_SHARE_READ | s3.FILE_SHARE_WRITE | s3.FILE_SHARE_DELETE
-        if durable_context is None:
+        contexts = [] if durable_context is None else [durable_context]
+        if lease_key is not None:
+            # SMB2_CREATE_REQUEST_LEASE: key, state read + handle caching, flags, duration.
+            contexts.append(create_context(b'RqLs', lease_key + struct.pack('<LLQ', 0x01 | 0x02, 0, 0)))
+        if not contexts:
             return self.connection.createFile(self.tree, path, desiredAccess=access, shareMode=sharing, creationDisposition=s3.FILE_OPEN_IF)
+        oplock = 0xFF if lease_key is not None else s3.SMB2_OPLOCK_LEVEL_BATCH  # 0xFF: a lease
         return self.smb.create(self.tree, path, access, sharing, 0, s3.FILE_OPEN_IF, 0,
-                               oplockLevel=s3.SMB2_OPLOCK_LEVEL_BATCH, createContexts=[durable_context])
+                               oplockLevel=oplock, createContexts=[chained(contexts)])
 
     def read(self, file_id, offset, length):
         read = s3.SMB2Read()
@@ -158,6 +189,7 @@ def run_case(spec, case):
     clients = {}
     handles = {}  # handle name -> (client name, file id)
     durable = {}  # handle name -> path, for the durable ones
+    leases = {}  # handle name -> lease key, for the leased ones
     observed = []
     pending = {}  # step index -> {'status': ...}
     dropped = set()
@@ -174,7 +206,10 @@ def run_case(spec, case):
                 # Each case has files of its own: nothing one leaves behind (a disconnected
                 # durable handle lives on for a minute) reaches the next.
                 path = case['name'] + '-' + step['path']
-                handles[step['handle']] = (name, client.create(path, context))
+                lease_key = os.urandom(16) if step.get('lease') else None
+                handles[step['handle']] = (name, client.create(path, context, lease_key))
+                if lease_key is not None:
+                    leases[step['handle']] = lease_key
                 if context is not None:
                     durable[step['handle']] = path
             except SESSION_ERRORS as error:
@@ -191,7 +226,7 @@ def run_case(spec, case):
                 if owner != step['client']:
                     continue
                 try:
-                    handles[handle] = (owner, client.create(path, create_context(b'DHnC', file_id)))
+                    handles[handle] = (owner, client.create(path, create_context(b'DHnC', file_id), leases.get(handle)))
                 except SESSION_ERRORS:
                     pass  # refused (purged, timed out): the handle stays stale
         elif op == 'outcome':
