@@ -62,6 +62,8 @@ export interface RunConfig {
   settleMs: number;
   skewBoundMs: number;
   actimeoMs: number;
+  /** The share's durable-handle rule (Samba's when true). Absent in failure files written before it existed: false. */
+  durableLocksNeedSoleOpen?: boolean;
 }
 
 function numberArbitrary(parameter: NumberParameter): fc.Arbitrary<number> {
@@ -162,6 +164,7 @@ export function configArbitrary(scenario: Scenario): fc.Arbitrary<RunConfig> {
     skewBoundMs: numberArbitrary(options.skewBoundMs),
     actimeoMs: numberArbitrary(options.actimeoMs),
     bodyBytes: numberArbitrary(workload.bodyBytes),
+    durableLocksNeedSoleOpen: booleanArbitrary(options.durableLocksNeedSoleOpen),
   });
   return base.chain((drawn) => {
     const swarm = scenario.nemesis.swarm === undefined ? fc.constant([] as ResolvedFault[]) : swarmArbitrary(scenario.nemesis.swarm, drawn.faultPhaseMs);
@@ -227,5 +230,6 @@ export function nominalConfig(scenario: Scenario, simulationSeed: number): RunCo
     skewBoundMs: first(options.skewBoundMs),
     actimeoMs: first(options.actimeoMs),
     bodyBytes: first(workload.bodyBytes),
+    durableLocksNeedSoleOpen: firstBoolean(options.durableLocksNeedSoleOpen),
   };
 }

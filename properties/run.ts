@@ -77,6 +77,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     seed: config.simulationSeed,
     latency: latencyModelFor(config.latency),
     actimeoMs: config.actimeoMs,
+    server: { durableLocksNeedSoleOpen: config.durableLocksNeedSoleOpen ?? false },
     clientErrors: 'record',
     ...(trace === undefined ? {} : { trace }),
   });

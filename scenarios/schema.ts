@@ -34,7 +34,9 @@ function integerParameter(minimum: number, maximum: number): typeof numberParame
   ) as unknown as typeof numberParameter;
 }
 
-export const booleanParameter = z.union([z.boolean(), z.array(z.boolean()).min(1)]);
+export const booleanParameter = z.union([z.boolean(), z.array(z.boolean()).min(1)], {
+  error: 'expected true, false, or a non-empty list of them (one drawn per seed)',
+});
 export type BooleanParameter = z.infer<typeof booleanParameter>;
 
 export const faultKinds = [
@@ -197,6 +199,11 @@ export const scenarioSchema = z
         skewBoundMs: numberParameter.default(0),
         /** Attribute cache lifetime of clients, ms (Linux cifs actimeo). */
         actimeoMs: numberParameter.default(1_000),
+        /**
+         * The share keeps a durable handle's locks across a disconnect only for its file's sole
+         * opener, as Samba does (docs/conformance.md); default: always (durable handles keep them).
+         */
+        durableLocksNeedSoleOpen: booleanParameter.default(false),
       })
       .strict()
       .prefault({}),
