@@ -128,6 +128,27 @@ describe('LockTable against the reference implementation', () => {
     );
   });
 
+  it('agrees on zero-length waiters of one point, which do not overlap each other (found by the property above)', () => {
+    replay(
+      [
+        { kind: 'lock', owner: 1, range: 0, mode: 'exclusive', wait: false },
+        { kind: 'lock', owner: 5, range: 0, mode: 'exclusive', wait: true },
+        { kind: 'lock', owner: 1, range: 5, mode: 'exclusive', wait: true },
+        { kind: 'unlockHeld', pick: 0 },
+        { kind: 'lock', owner: 5, range: 0, mode: 'shared', wait: false },
+        { kind: 'lock', owner: 1, range: 5, mode: 'shared', wait: true },
+        { kind: 'lock', owner: 1, range: 0, mode: 'exclusive', wait: false },
+        { kind: 'unlockHeld', pick: 0 },
+        { kind: 'unlockHeld', pick: 0 },
+        { kind: 'lock', owner: 1, range: 0, mode: 'exclusive', wait: false },
+        { kind: 'read', owner: 1, range: 0 },
+        { kind: 'unlock', owner: 1, range: 0 },
+        { kind: 'unlockHeld', pick: 0 },
+      ],
+      1,
+    );
+  });
+
   it('agrees while grants come from the head of one queue, many between two looks at it', () => {
     const table = new LockTable<number>();
     const reference = new ReferenceLockTable<number>();

@@ -253,9 +253,10 @@ export class LockTable<Token = unknown> {
         }
       }
       if (blocked) {
-        // Every later waiter wants this same (non-empty) range, so it overlaps this exclusive
-        // waiter, which stays queued ahead of it: none of them can be granted in this pass.
-        if (oneRange && waiter.mode === 'exclusive') break;
+        // Every later waiter wants this same range; a non-empty one overlaps this exclusive
+        // waiter, which stays queued ahead of it: none of them can be granted in this pass. (Two
+        // zero-length ranges at one point do not overlap: then each is judged on its own.)
+        if (oneRange && waiter.mode === 'exclusive' && waiter.length > 0) break;
         position += 1;
         continue;
       }

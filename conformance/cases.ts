@@ -10,6 +10,8 @@
  * step gets; the drivers report what a server actually answered.
  */
 
+import type { WatchFilter } from '../engine/ports.js';
+
 export type StepStatus =
   | 'STATUS_SUCCESS'
   | 'STATUS_LOCK_NOT_GRANTED'
@@ -38,7 +40,13 @@ export type Step =
   | { readonly op: 'drop'; readonly client: string }
   /** A new connection and session for a client whose connection dropped; its handles are stale. */
   | { readonly op: 'reconnect'; readonly client: string }
-  /** The status of the blocking lock of step number `of` by now (PENDING if still waiting). */
+  /** Opens a directory (`.`: the case's own) to watch for changes (SMB2 CHANGE_NOTIFY). */
+  | { readonly op: 'watch'; readonly client: string; readonly handle: string; readonly path: string; readonly filter: WatchFilter }
+  /** Waits for a change on a watch: blocking, like a blocking lock (PENDING until one comes). */
+  | { readonly op: 'notify'; readonly handle: string }
+  /** Sets a file's last-write time explicitly (how senders ring the notification file). */
+  | { readonly op: 'touch'; readonly client: string; readonly path: string }
+  /** The status of the blocking lock or notify of step number `of` by now (PENDING if still waiting). */
   | { readonly op: 'outcome'; readonly of: number };
 
 export interface ConformanceCase {
@@ -79,6 +87,9 @@ const close = (handle: string): Step => ({ op: 'close', handle });
 const drop = (client: string): Step => ({ op: 'drop', client });
 const reconnect = (client: string): Step => ({ op: 'reconnect', client });
 const outcome = (of: number): Step => ({ op: 'outcome', of });
+const watch = (client: string, handle: string): Step => ({ op: 'watch', client, handle, path: '.', filter: { lastWrite: true, size: true } });
+const notify = (handle: string): Step => ({ op: 'notify', handle });
+const touch = (client: string, path = 'bell'): Step => ({ op: 'touch', client, path });
 
 /** A writes 200 bytes through a1, and B opens the same file as b1: the start of most cases. */
 const twoClients = [
@@ -376,6 +387,26 @@ export const conformanceCases: readonly ConformanceCase[] = [
       [read('a1', 0, 10), closed],
     ),
   },
+  {
+    name: 'notify',
+    pins: 'section 3: CHANGE_NOTIFY on a directory: an explicit last-write time or a size change wakes a watcher, a plain in-place write does not (Samba); changes between two requests are queued; SMB arms a watch with its first request, so a change before it is not reported (MS-SMB2 3.3.5.19)',
+    ...script(
+      [open('B', 'b1', 'bell'), ok],
+      [write('b1', 0, 200), ok],
+      [watch('A', 'w1'), ok],
+      [touch('B'), ok],
+      [notify('w1'), pending],
+      [write('b1', 0, 10), ok],
+      [outcome(4), pending],
+      [touch('B'), ok],
+      [outcome(4), ok],
+      [touch('B'), ok],
+      [notify('w1'), ok],
+      [notify('w1'), pending],
+      [write('b1', 200, 10), ok],
+      [outcome(11), ok],
+    ),
+  },
 ];
 
 /** Checks a case's shape: one model status per step, and every outcome naming an earlier blocking lock. */
@@ -384,12 +415,13 @@ export function caseDefect(conformanceCase: ConformanceCase): string | undefined
   if (steps.length !== model.length) return `case ${name}: ${steps.length} steps but ${model.length} model statuses`;
   const handles = new Set<string>();
   for (const [index, step] of steps.entries()) {
-    if (step.op === 'open') {
+    if (step.op === 'open' || step.op === 'watch') {
       handles.add(step.handle);
     } else if (step.op === 'outcome') {
       const target = steps[step.of];
-      if (step.of >= index || target?.op !== 'lock' || !target.wait) return `case ${name}: step ${index} asks the outcome of step ${step.of}, which is not an earlier blocking lock`;
-    } else if (step.op !== 'drop' && step.op !== 'reconnect' && !handles.has(step.handle)) {
+      const blocking = target !== undefined && ((target.op === 'lock' && target.wait) || target.op === 'notify');
+      if (step.of >= index || !blocking) return `case ${name}: step ${index} asks the outcome of step ${step.of}, which is not an earlier blocking lock or notify`;
+    } else if (step.op !== 'drop' && step.op !== 'reconnect' && step.op !== 'touch' && !handles.has(step.handle)) {
       return `case ${name}: step ${index} uses handle ${step.handle} before it is opened`;
     }
   }

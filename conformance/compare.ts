@@ -43,6 +43,12 @@ export function describeStep(step: Step): string {
       return `${step.client}'s connection drops`;
     case 'reconnect':
       return `${step.client} reconnects`;
+    case 'watch':
+      return `${step.client} watches ${step.path} as ${step.handle}`;
+    case 'notify':
+      return `notify on ${step.handle}`;
+    case 'touch':
+      return `${step.client} sets the last-write time of ${step.path}`;
     case 'outcome':
       return `outcome of step ${step.of}`;
   }

@@ -111,6 +111,16 @@ describe('servers broken on purpose are caught', () => {
     expect(differing(comparisons)).toEqual(['durable-among-opens', 'durable-lease-among-opens']);
   });
 
+  it('a watch that reports changes from before its first wait (what the simulator did before this check)', async () => {
+    const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new SimServer(scheduler, trace, { ...options, notifyBeforeFirstWait: true }) });
+    expect(differing(comparisons)).toEqual(['notify']);
+  });
+
+  it('a plain in-place write that wakes watchers (Windows may; Samba does not)', async () => {
+    const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new SimServer(scheduler, trace, { ...options, notifyOnPlainWrite: true }) });
+    expect(differing(comparisons)).toEqual(['notify']);
+  });
+
   it('zero-length locks that never conflict (what the simulator did before this check)', async () => {
     class PointlessServer extends SimServer {
       override execute(call: Call): Status {
@@ -135,7 +145,7 @@ describe('bad cases and bad observation files', () => {
     ];
     expect(cases.map((entry) => caseDefect(entry))).toEqual([
       `case ${base.name}: ${base.steps.length} steps but ${base.model.length - 1} model statuses`,
-      `case ${base.name}: step 0 asks the outcome of step 0, which is not an earlier blocking lock`,
+      `case ${base.name}: step 0 asks the outcome of step 0, which is not an earlier blocking lock or notify`,
       `case ${base.name}: step 0 uses handle zz before it is opened`,
     ]);
   });

@@ -23,9 +23,17 @@ the vocabulary is the one conformance/cases.ts defines:
   reconnect {client}                       a new connection and session for the client; each
                                            durable handle is reclaimed (DHnC), the others (and
                                            any reclaim the server refuses) stay stale
-  outcome {of}                             the status of step `of` (a blocking lock) by now
+  watch   {client, handle, path, filter}    opens a directory ('.': the case's own) for
+                                           CHANGE_NOTIFY; filter: lastWrite, size, attributes,
+                                           fileName
+  notify  {handle}                          a CHANGE_NOTIFY request on the watch, blocking (like
+                                           a blocking lock: PENDING until something changes)
+  touch   {client, path}                    sets the file's last-write time explicitly
+  outcome {of}                             the status of step `of` (a blocking lock or a
+                                           notify) by now
 A status is an NT status name (STATUS_SUCCESS, STATUS_LOCK_NOT_GRANTED, ...), or PENDING.
 Steps run one after another, `stepSeconds` apart, so a blocking request has time to complete.
+Each case works in a directory of its own, named after it.
 
 Needs impacket (Debian: python3-impacket). Written for nasq; it reads no files and writes none.
 """
@@ -140,6 +148,27 @@ class Client:
         return self.smb.create(self.tree, path, access, sharing, 0, s3.FILE_OPEN_IF, 0,
                                oplockLevel=oplock, createContexts=[chained(contexts)])
 
+    def open_directory(self, path):
+        # FILE_LIST_DIRECTORY | SYNCHRONIZE, FILE_DIRECTORY_FILE.
+        return self.smb.create(self.tree, path, 0x1 | 0x100000, 0x7, 0x1, s3.FILE_OPEN, 0)
+
+    def notify(self, file_id, completion_filter):
+        request = s3.SMB2ChangeNotify()
+        request['Flags'] = 0
+        request['OutputBufferLength'] = 4096
+        request['FileID'] = file_id
+        request['CompletionFilter'] = completion_filter
+        return self.request(s3.SMB2_CHANGE_NOTIFY, request)
+
+    def touch(self, path, filetime):
+        # FILE_WRITE_ATTRIBUTES | SYNCHRONIZE; FILE_BASIC_INFORMATION (class 4) with only the
+        # last-write time set (0 leaves a time as it is).
+        file_id = self.connection.createFile(self.tree, path, desiredAccess=0x100 | 0x100000, shareMode=0x7, creationDisposition=s3.FILE_OPEN)
+        try:
+            self.smb.setInfo(self.tree, file_id, inputBlob=struct.pack('<QQQQLL', 0, 0, filetime, 0, 0, 0), fileInfoClass=4)
+        finally:
+            self.connection.closeFile(self.tree, file_id)
+
     def read(self, file_id, offset, length):
         read = s3.SMB2Read()
         read['Padding'] = 0x50
@@ -192,6 +221,11 @@ def run_case(spec, case):
     leases = {}  # handle name -> lease key, for the leased ones
     observed = []
     pending = {}  # step index -> {'status': ...}
+    filters = {}  # watch handle name -> CHANGE_NOTIFY completion filter
+    directory = case['name']
+    setup = Client(spec)
+    setup.connection.createDirectory(spec['share'], directory)
+    setup.connection.logoff()
     dropped = set()
     for index, step in enumerate(case['steps']):
         op = step['op']
@@ -205,7 +239,7 @@ def run_case(spec, case):
             try:
                 # Each case has files of its own: nothing one leaves behind (a disconnected
                 # durable handle lives on for a minute) reaches the next.
-                path = case['name'] + '-' + step['path']
+                path = directory + '/' + step['path']
                 lease_key = os.urandom(16) if step.get('lease') else None
                 handles[step['handle']] = (name, client.create(path, context, lease_key))
                 if lease_key is not None:
@@ -214,6 +248,25 @@ def run_case(spec, case):
                     durable[step['handle']] = path
             except SESSION_ERRORS as error:
                 status = status_name(error_code(error))
+        elif op == 'watch':
+            name = step['client']
+            if name not in clients:
+                clients[name] = Client(spec)
+            try:
+                path = directory if step['path'] == '.' else directory + '/' + step['path']
+                handles[step['handle']] = (name, clients[name].open_directory(path))
+                wanted = step['filter']
+                filters[step['handle']] = ((0x01 if wanted.get('fileName') else 0) | (0x04 if wanted.get('attributes') else 0)
+                                           | (0x08 if wanted.get('size') else 0) | (0x10 if wanted.get('lastWrite') else 0))
+            except SESSION_ERRORS as error:
+                status = status_name(error_code(error))
+        elif op == 'touch':
+            name = step['client']
+            if name not in clients:
+                clients[name] = Client(spec)
+            # A distinct time per step: 2026-01-01 plus the step number in seconds, as FILETIME.
+            filetime = 134115264000000000 + index * 10_000_000
+            status = guarded(lambda: clients[name].touch(directory + '/' + step['path'], filetime))
         elif op == 'drop':
             clients[step['client']].drop()
             dropped.add(step['client'])
@@ -249,9 +302,11 @@ def run_case(spec, case):
                 action = lambda: client.write(file_id, step['offset'], step['length'])
             elif op == 'close':
                 action = lambda: client.connection.closeFile(client.tree, file_id)
+            elif op == 'notify':
+                action = lambda: client.notify(file_id, filters[step['handle']])
             else:
                 raise ValueError('unknown step %r' % op)
-            if op == 'lock' and step['wait']:
+            if (op == 'lock' and step['wait']) or op == 'notify':
                 box = {}
                 pending[index] = box
 

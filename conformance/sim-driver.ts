@@ -1,12 +1,13 @@
 /**
  * Runs conformance cases (conformance/cases.ts) against the simulated share, through the same
  * ports the engine uses: each client of a case is a virtual client with its own session, step i
- * runs at virtual time i x `stepMs`, and each step is observed half a step later, as the Samba
- * driver observes a real server (a blocking lock not granted by then is PENDING).
+ * runs at virtual time (i + 1) x `stepMs` (a setup client makes the case's directory first), and
+ * each step is observed half a step later, as the Samba driver observes a real server (a
+ * blocking lock or notify not answered by then is PENDING).
  */
 
 import { isNasqError } from '../engine/errors.js';
-import type { Clock, FileHandle, FileSystem } from '../engine/ports.js';
+import type { Clock, FileHandle, FileSystem, WaitResult, WatchHandle } from '../engine/ports.js';
 import { statusNames } from '../sim/protocol.js';
 import { defaultEpochMs } from '../sim/server.js';
 import { Simulation, type SimulationOptions } from '../sim/simulation.js';
@@ -47,37 +48,57 @@ function ntStatusOf(error: unknown): string {
   return name ?? `${error.code} (${error.message})`;
 }
 
-async function perform(fs: FileSystem, handles: Map<string, FileHandle>, step: Step, blockingWaitMs: number): Promise<void> {
+/** What a client of a case holds: its file handles and watches by name. */
+type Handles = Map<string, FileHandle | WatchHandle>;
+
+const waitStatuses: Record<WaitResult, string> = { changed: 'STATUS_SUCCESS', overflow: 'STATUS_NOTIFY_ENUM_DIR', timeout: 'PENDING' };
+
+/** Runs a step's request; its NT status (a failure is thrown and named by the caller). */
+async function perform(ports: { fs: FileSystem; clock: Clock }, handles: Handles, step: Step, directory: string, timeMs: number, endMs: number): Promise<string> {
+  const { fs, clock } = ports;
+  const file = (name: string): FileHandle => handles.get(name) as FileHandle;
+  const blockingWaitMs = endMs - timeMs;
   switch (step.op) {
     case 'open':
-      handles.set(step.handle, await fs.open(step.path, { create: true, durable: step.durable === true }));
-      return;
+      handles.set(step.handle, await fs.open(`${directory}/${step.path}`, { create: true, durable: step.durable === true }));
+      break;
     case 'lock':
-      await fs.lock(handles.get(step.handle)!, { offset: step.offset, length: step.length }, { mode: step.mode, waitMs: step.wait ? blockingWaitMs : 0 });
-      return;
+      // A blocking lock waits at most until the case ends (then it is past its last observation).
+      await fs.lock(file(step.handle), { offset: step.offset, length: step.length }, { mode: step.mode, waitMs: step.wait ? blockingWaitMs : 0 });
+      break;
     case 'unlock':
-      await fs.unlock(handles.get(step.handle)!, { offset: step.offset, length: step.length });
-      return;
+      await fs.unlock(file(step.handle), { offset: step.offset, length: step.length });
+      break;
     case 'read':
-      await fs.read(handles.get(step.handle)!, step.offset, step.length);
-      return;
+      await fs.read(file(step.handle), step.offset, step.length);
+      break;
     case 'write':
-      await fs.write(handles.get(step.handle)!, step.offset, new Uint8Array(step.length).fill(0x77));
-      return;
+      await fs.write(file(step.handle), step.offset, new Uint8Array(step.length).fill(0x77));
+      break;
     case 'close':
-      await fs.close(handles.get(step.handle)!);
-      return;
+      await fs.close(file(step.handle));
+      break;
+    case 'watch':
+      handles.set(step.handle, await fs.watch(step.path === '.' ? directory : `${directory}/${step.path}`, step.filter));
+      break;
+    case 'notify':
+      return waitStatuses[await clock.waitForChange(handles.get(step.handle) as WatchHandle, defaultEpochMs + endMs)];
+    case 'touch':
+      // A distinct time per step, as the Samba driver sets.
+      await fs.setTimes(`${directory}/${step.path}`, defaultEpochMs + timeMs, defaultEpochMs + timeMs);
+      break;
     case 'reconnect':
       // The simulated client reconnects by itself with its next request after a drop.
-      return;
+      break;
     default:
       throw new Error(`sim driver: step ${step.op} is not a client request`);
   }
+  return ntStatusNames.success!;
 }
 
 /** The client that makes a step (undefined for an observation). */
 function clientOf(step: Step, handleClients: ReadonlyMap<string, string>): string | undefined {
-  if (step.op === 'open' || step.op === 'drop' || step.op === 'reconnect') return step.client;
+  if (step.op === 'open' || step.op === 'drop' || step.op === 'reconnect' || step.op === 'watch' || step.op === 'touch') return step.client;
   if (step.op === 'outcome') return undefined;
   return handleClients.get(step.handle);
 }
@@ -86,7 +107,9 @@ function clientOf(step: Step, handleClients: ReadonlyMap<string, string>): strin
 export async function runCaseOnSimulator(conformanceCase: ConformanceCase, options: SimDriverOptions = {}): Promise<string[]> {
   const stepMs = options.stepMs ?? 50;
   const steps = conformanceCase.steps;
-  const endMs = (steps.length + 1) * stepMs;
+  const endMs = (steps.length + 2) * stepMs;
+  const at = (index: number): number => (index + 1) * stepMs;
+  const directory = conformanceCase.name;
   const simulation = new Simulation({
     seed: 1,
     latency: { oneWayMs: 0.1, jitterMs: 0, serviceMs: {} },
@@ -97,7 +120,7 @@ export async function runCaseOnSimulator(conformanceCase: ConformanceCase, optio
   const handleClients = new Map<string, string>();
   const stepsOfClient = new Map<string, number[]>();
   steps.forEach((step, index) => {
-    if (step.op === 'open') handleClients.set(step.handle, step.client);
+    if (step.op === 'open' || step.op === 'watch') handleClients.set(step.handle, step.client);
     const client = clientOf(step, handleClients);
     if (client === undefined || step.op === 'drop') return;
     const list = stepsOfClient.get(client) ?? [];
@@ -107,32 +130,34 @@ export async function runCaseOnSimulator(conformanceCase: ConformanceCase, optio
   const results = new Map<number, string>();
   const observed = steps.map(() => 'PENDING');
   const sleepUntil = (clock: Clock, ms: number): Promise<void> => clock.sleepUntil(defaultEpochMs + ms);
+  simulation.addClient('setup', async ({ fs }) => {
+    await fs.mkdir(directory, { recursive: true });
+  });
   for (const [client, indexes] of stepsOfClient) {
-    simulation.addClient(client, async ({ fs, clock }) => {
-      const handles = new Map<string, FileHandle>();
+    simulation.addClient(client, async (ports) => {
+      const handles: Handles = new Map();
       for (const index of indexes) {
-        await sleepUntil(clock, index * stepMs);
-        let status = ntStatusNames.success!;
+        await sleepUntil(ports.clock, at(index));
+        let status: string;
         try {
-          // A blocking lock waits at most until the case ends (then it is past its last observation).
-          await perform(fs, handles, steps[index]!, endMs - index * stepMs);
+          status = await perform(ports, handles, steps[index]!, directory, at(index), endMs);
         } catch (error) {
           status = ntStatusOf(error);
         }
         results.set(index, status);
       }
       // Stay connected to the end: a client that finishes ends its session, and its locks go.
-      await sleepUntil(clock, endMs);
+      await sleepUntil(ports.clock, endMs);
     });
   }
   steps.forEach((step, index) => {
     if (step.op === 'drop') {
-      simulation.at(index * stepMs, (sim) => {
+      simulation.at(at(index), (sim) => {
         sim.dropSession(step.client);
         results.set(index, ntStatusNames.success!);
       });
     }
-    simulation.at(index * stepMs + stepMs / 2, () => {
+    simulation.at(at(index) + stepMs / 2, () => {
       observed[index] = results.get(step.op === 'outcome' ? step.of : index) ?? 'PENDING';
     });
   });

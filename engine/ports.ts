@@ -147,7 +147,10 @@ export interface FileSystem {
   readdir(path: string): Promise<string[]>;
   mkdir(path: string, options?: { readonly recursive?: boolean }): Promise<void>;
 
-  /** Starts watching a directory. Changes that happen before the next wait are queued. */
+  /**
+   * Starts watching a directory. Changes between two waits are queued; as on SMB, a watch is
+   * armed by its first wait, so what changes before that is not reported.
+   */
   watch(directory: string, filter: WatchFilter): Promise<WatchHandle>;
   unwatch(watch: WatchHandle): Promise<void>;
 }

@@ -755,7 +755,15 @@ export class QueueClient {
   }
 
   private async ensureWatch(): Promise<WatchHandle> {
-    this.watch ??= await this.fs.watch(this.path(queueLayout.notify), { lastWrite: true, attributes: true, size: true });
+    if (this.watch === undefined) {
+      const watch = await this.fs.watch(this.path(queueLayout.notify), { lastWrite: true, attributes: true, size: true });
+      // SMB arms a directory watch with its first CHANGE_NOTIFY request and reports nothing from
+      // before it (Samba: docs/conformance.md, case notify). One wait that returns at once arms
+      // it now, so a ring between this and the first real wait (after a look at the queue) wakes
+      // that wait instead of being missed until the next poll.
+      await this.clock.waitForChange(watch, this.clock.now());
+      this.watch = watch;
+    }
     return this.watch;
   }
 

@@ -55,6 +55,12 @@ export interface ServerOptions {
   readonly mtimeUpdate?: 'write' | 'close';
   /** Whether a plain in-place write (same size) wakes last-write watchers. Default false (Samba). */
   readonly notifyOnPlainWrite?: boolean;
+  /**
+   * Whether a watch reports changes made between its open and its first wait. SMB arms a
+   * directory's CHANGE_NOTIFY with the first request; Samba reports nothing from before it
+   * (conformance case notify). Default false.
+   */
+  readonly notifyBeforeFirstWait?: boolean;
   /** Changes a watch queues between two waits before it overflows. Default 256. */
   readonly notifyQueueLimit?: number;
   /** Whether the server grants durable handles when asked. Default true. */
@@ -83,6 +89,7 @@ interface ResolvedServerOptions {
   readonly timestampGranularityMs: number;
   readonly mtimeUpdate: 'write' | 'close';
   readonly notifyOnPlainWrite: boolean;
+  readonly notifyBeforeFirstWait: boolean;
   readonly notifyQueueLimit: number;
   readonly durableHandles: boolean;
   readonly durableTimeoutMs: number;
@@ -96,6 +103,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
     'timestampGranularityMs',
     'mtimeUpdate',
     'notifyOnPlainWrite',
+    'notifyBeforeFirstWait',
     'notifyQueueLimit',
     'durableHandles',
     'durableTimeoutMs',
@@ -126,7 +134,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   if (!Number.isSafeInteger(epochMs) || epochMs < 0) {
     throw new TypeError(`server.epochMs: expected a non-negative integer, got ${describeValue(epochMs)}`);
   }
-  for (const flag of ['notifyOnPlainWrite', 'durableHandles', 'purgeDisconnectedOnOpen', 'durableLocksNeedSoleOpen'] as const) {
+  for (const flag of ['notifyOnPlainWrite', 'notifyBeforeFirstWait', 'durableHandles', 'purgeDisconnectedOnOpen', 'durableLocksNeedSoleOpen'] as const) {
     const value = options[flag];
     if (value !== undefined && typeof value !== 'boolean') {
       throw new TypeError(`server.${flag}: expected a boolean, got ${describeValue(value)}`);
@@ -136,6 +144,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
     timestampGranularityMs: granularity,
     mtimeUpdate,
     notifyOnPlainWrite: options.notifyOnPlainWrite ?? false,
+    notifyBeforeFirstWait: options.notifyBeforeFirstWait ?? false,
     notifyQueueLimit,
     durableHandles: options.durableHandles ?? true,
     durableTimeoutMs,
@@ -241,6 +250,8 @@ export class ServerWatch {
   overflow = false;
   pending: Call | null = null;
   closed = false;
+  /** Reports changes (SMB: once a first CHANGE_NOTIFY request came; see notifyBeforeFirstWait). */
+  armed = false;
   /** With delayed notifications: when the queued changes may be reported, ms. */
   visibleAtMs = 0;
   /** The server event that reports delayed changes to a waiting request. */
@@ -973,6 +984,7 @@ export class SimServer implements EventHandler {
     // CHANGE_NOTIFY on a file handle: STATUS_INVALID_PARAMETER.
     if (!node.isDirectory) return Status.invalidParameter;
     const watch = new ServerWatch(this.nextWatchId, session, node, call.flags);
+    watch.armed = this.options.notifyBeforeFirstWait;
     this.nextWatchId += 1;
     node.watches!.push(watch);
     session.watches.add(watch);
@@ -992,6 +1004,7 @@ export class SimServer implements EventHandler {
     const watch = call.target as ServerWatch;
     if (watch.closed || watch.session !== session) return Status.fileClosed;
     assert(watch.pending === null, 'waitForChange: a second notify request on one watch');
+    watch.armed = true;
     if (watch.overflow) {
       watch.overflow = false;
       watch.queued = 0;
@@ -1091,7 +1104,7 @@ export class SimServer implements EventHandler {
     const watches = directory.watches!;
     for (let index = 0; index < watches.length; index += 1) {
       const watch = watches[index]!;
-      if ((watch.filter & change) === 0) continue;
+      if ((watch.filter & change) === 0 || !watch.armed) continue;
       if (this.notifyFaults.size > 0) {
         const fault = this.notifyFaults.get(watch.session.clientName);
         if (fault !== undefined) {

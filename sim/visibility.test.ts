@@ -63,6 +63,9 @@ describe('CHANGE_NOTIFY (MS-SMB2 2.2.35; smb2.notify.*)', () => {
         await fs.write(handle, 0, bytes('0123'));
         const sizeWatch = await fs.watch('queue', { size: true });
         const writeWatch = await fs.watch('queue', { lastWrite: true });
+        // SMB arms a watch with its first request: these report what comes after.
+        await clock.waitForChange(sizeWatch, clock.now());
+        await clock.waitForChange(writeWatch, clock.now());
         const check = async (label: string): Promise<void> => {
           const size = await clock.waitForChange(sizeWatch, clock.now());
           const lastWrite = await clock.waitForChange(writeWatch, clock.now());
@@ -93,6 +96,8 @@ describe('CHANGE_NOTIFY (MS-SMB2 2.2.35; smb2.notify.*)', () => {
       await fs.mkdir('queue/bodies', { recursive: true });
       const bodies = await fs.watch('queue/bodies', { fileName: true });
       const queue = await fs.watch('queue', { fileName: true });
+      expect(await clock.waitForChange(bodies, clock.now())).toBe('timeout');
+      expect(await clock.waitForChange(queue, clock.now())).toBe('timeout');
       await fs.writeFile('queue/bodies/tmp', bytes('body'));
       expect(await clock.waitForChange(bodies, clock.now())).toBe('changed');
       await fs.rename('queue/bodies/tmp', 'queue/bodies/1');
@@ -106,15 +111,34 @@ describe('CHANGE_NOTIFY (MS-SMB2 2.2.35; smb2.notify.*)', () => {
     await simulation.run();
   });
 
+  it('reports nothing from before its first wait: SMB arms a watch with its first request (Samba; notifyBeforeFirstWait reports it)', async () => {
+    for (const notifyBeforeFirstWait of [false, true]) {
+      const simulation = testSimulation({ server: { notifyBeforeFirstWait } });
+      const results: string[] = [];
+      simulation.addClient('client', async ({ fs, clock }) => {
+        await fs.mkdir('queue');
+        await fs.writeFile('queue/notify', bytes(''));
+        const watch = await fs.watch('queue', { lastWrite: true });
+        await fs.setTimes('queue/notify', clock.now(), clock.now());
+        results.push(await clock.waitForChange(watch, clock.now() + 10));
+        await fs.setTimes('queue/notify', clock.now(), clock.now());
+        results.push(await clock.waitForChange(watch, clock.now() + 10));
+      });
+      await simulation.run();
+      expect(results).toEqual([notifyBeforeFirstWait ? 'changed' : 'timeout', 'changed']);
+    }
+  });
+
   it('queues changes between waits, and overflows into a rescan hint past the limit', async () => {
     const simulation = testSimulation({ server: { notifyQueueLimit: 4 } });
     simulation.addClient('client', async ({ fs, clock }) => {
       await fs.mkdir('queue');
       await fs.writeFile('queue/notify', bytes(''));
       const watch = await fs.watch('queue', { lastWrite: true });
+      expect(await clock.waitForChange(watch, clock.now())).toBe('timeout');
       await fs.setTimes('queue/notify', clock.now(), clock.now());
       await fs.setTimes('queue/notify', clock.now(), clock.now());
-      // Changes made before the wait are queued: it returns at once with 'changed'...
+      // Changes made between two waits are queued: it returns at once with 'changed'...
       expect(await clock.waitForChange(watch, clock.now() + 1000)).toBe('changed');
       // ...and the queue is now empty.
       expect(await clock.waitForChange(watch, clock.now() + 10)).toBe('timeout');
