@@ -57,6 +57,7 @@ SESSION_ERRORS = (SessionError, smb3.SessionError)
 def error_code(error):
     return error.getErrorCode() if hasattr(error, 'getErrorCode') else error.get_error_code()
 
+
 SMB2_LOCKFLAG_SHARED = 0x01
 SMB2_LOCKFLAG_EXCLUSIVE = 0x02
 SMB2_LOCKFLAG_UNLOCK = 0x04
@@ -230,10 +231,12 @@ def run_case(spec, case):
     for index, step in enumerate(case['steps']):
         op = step['op']
         status = 'STATUS_SUCCESS'
-        if op == 'open':
+        if op in ('open', 'watch', 'touch'):
+            # The client's first request connects it (a connection and session of its own).
             name = step['client']
             if name not in clients:
                 clients[name] = Client(spec)
+        if op == 'open':
             client = clients[name]
             context = create_context(b'DHnQ', b'\x00' * 16) if step.get('durable') else None
             try:
@@ -249,9 +252,6 @@ def run_case(spec, case):
             except SESSION_ERRORS as error:
                 status = status_name(error_code(error))
         elif op == 'watch':
-            name = step['client']
-            if name not in clients:
-                clients[name] = Client(spec)
             try:
                 path = directory if step['path'] == '.' else directory + '/' + step['path']
                 handles[step['handle']] = (name, clients[name].open_directory(path))
@@ -261,9 +261,6 @@ def run_case(spec, case):
             except SESSION_ERRORS as error:
                 status = status_name(error_code(error))
         elif op == 'touch':
-            name = step['client']
-            if name not in clients:
-                clients[name] = Client(spec)
             # A distinct time per step: 2026-01-01 plus the step number in seconds, as FILETIME.
             filetime = 134115264000000000 + index * 10_000_000
             status = guarded(lambda: clients[name].touch(directory + '/' + step['path'], filetime))
@@ -335,7 +332,6 @@ def run_case(spec, case):
 def main():
     spec = json.load(sys.stdin)
     results = []
-    dialect = None
     for case in spec['cases']:
         results.append({'name': case['name'], 'observed': run_case(spec, case)})
     probe = Client(spec)
