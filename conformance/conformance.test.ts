@@ -121,6 +121,11 @@ describe('servers broken on purpose are caught', () => {
     expect(differing(comparisons)).toEqual(['notify']);
   });
 
+  it('a notify queue that never overflows (no rescan hint)', async () => {
+    const comparisons = await compareAll({ createServer: (scheduler, trace, options) => new SimServer(scheduler, trace, { ...options, notifyQueueLimit: 1_000_000 }) });
+    expect(differing(comparisons)).toEqual(['notify-overflow']);
+  });
+
   it('zero-length locks that never conflict (what the simulator did before this check)', async () => {
     class PointlessServer extends SimServer {
       override execute(call: Call): Status {

@@ -28,7 +28,8 @@ the vocabulary is the one conformance/cases.ts defines:
                                            fileName
   notify  {handle}                          a CHANGE_NOTIFY request on the watch, blocking (like
                                            a blocking lock: PENDING until something changes)
-  touch   {client, path}                    sets the file's last-write time explicitly
+  touch   {client, path, times?}            sets the file's last-write time explicitly (times
+                                           times, each to another time)
   outcome {of}                             the status of step `of` (a blocking lock or a
                                            notify) by now
 A status is an NT status name (STATUS_SUCCESS, STATUS_LOCK_NOT_GRANTED, ...), or PENDING.
@@ -261,9 +262,13 @@ def run_case(spec, case):
             except SESSION_ERRORS as error:
                 status = status_name(error_code(error))
         elif op == 'touch':
-            # A distinct time per step: 2026-01-01 plus the step number in seconds, as FILETIME.
-            filetime = 134115264000000000 + index * 10_000_000
-            status = guarded(lambda: clients[name].touch(directory + '/' + step['path'], filetime))
+            # A distinct time each: 2026-01-01 plus the step number in seconds plus the touch
+            # number in milliseconds, as FILETIME (100 ns units).
+            for time_number in range(step.get('times', 1)):
+                filetime = 134115264000000000 + index * 10_000_000 + time_number * 10_000
+                status = guarded(lambda: clients[name].touch(directory + '/' + step['path'], filetime))
+                if status != 'STATUS_SUCCESS':
+                    break
         elif op == 'drop':
             clients[step['client']].drop()
             dropped.add(step['client'])

@@ -34,7 +34,7 @@ const ntStatusNames: Record<string, string> = {
 };
 
 export interface SimDriverOptions {
-  /** Virtual time between two steps, ms. Default 50 (round trips take 0.2 ms). */
+  /** Virtual time between two steps, ms. Default 1000 (a round trip takes 0.2 ms: room for a step of a thousand requests). */
   readonly stepMs?: number;
   /** Builds the simulated share (tests plant broken servers here). Default: SimServer. */
   readonly createServer?: SimulationOptions['createServer'];
@@ -84,8 +84,10 @@ async function perform(ports: { fs: FileSystem; clock: Clock }, handles: Handles
     case 'notify':
       return waitStatuses[await clock.waitForChange(handles.get(step.handle) as WatchHandle, defaultEpochMs + endMs)];
     case 'touch':
-      // A distinct time per step, as the Samba driver sets.
-      await fs.setTimes(`${directory}/${step.path}`, defaultEpochMs + timeMs, defaultEpochMs + timeMs);
+      // A distinct time each, as the Samba driver sets.
+      for (let time = 0; time < (step.times ?? 1); time += 1) {
+        await fs.setTimes(`${directory}/${step.path}`, defaultEpochMs + timeMs + time, defaultEpochMs + timeMs + time);
+      }
       break;
     case 'reconnect':
       // The simulated client reconnects by itself with its next request after a drop.
@@ -105,7 +107,7 @@ function clientOf(step: Step, handleClients: ReadonlyMap<string, string>): strin
 
 /** Runs one case on a fresh simulated share; the status observed at each step. */
 export async function runCaseOnSimulator(conformanceCase: ConformanceCase, options: SimDriverOptions = {}): Promise<string[]> {
-  const stepMs = options.stepMs ?? 50;
+  const stepMs = options.stepMs ?? 1_000;
   const steps = conformanceCase.steps;
   const endMs = (steps.length + 2) * stepMs;
   const at = (index: number): number => (index + 1) * stepMs;
