@@ -9,15 +9,15 @@
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { caseDefect, conformanceCases } from '../conformance/cases.js';
-import { compareCase, formatComparisons } from '../conformance/compare.js';
+import { formatComparisons } from '../conformance/compare.js';
 import { ConformanceSetupError, conformanceFile, observeSamba, recordedObservations, type ServerObservations } from '../conformance/samba.js';
-import { runCaseOnSimulator } from '../conformance/sim-driver.js';
+import { compareWithServer } from '../conformance/sim-driver.js';
 import { UsageError, parsePositiveInteger } from './durations.js';
 import type { Output } from './output.js';
 
 interface ConformanceArguments {
   samba: boolean;
-  record?: string | boolean;
+  record?: string;
   smbd?: string;
   python?: string;
   port: string;
@@ -27,7 +27,7 @@ interface ConformanceArguments {
 export function conformanceCommand(yargs: Argv): Argv {
   return yargs
     .option('samba', { type: 'boolean', default: false, describe: 'start a Samba server on loopback and hold the simulator against it (needs smbd and Python with impacket)' })
-    .option('record', { describe: 'with --samba: keep its observations (default file conformance/samba-observed.json)' })
+    .option('record', { type: 'string', describe: 'with --samba: keep its observations in this file (alone: conformance/samba-observed.json)' })
     .option('smbd', { type: 'string', describe: 'the smbd program (default: smbd on PATH)' })
     .option('python', { type: 'string', describe: 'a Python 3 with impacket (default: python3, else /usr/bin/python3)' })
     .option('port', { type: 'string', default: '4455', describe: 'loopback port for the Samba server' })
@@ -37,7 +37,8 @@ export function conformanceCommand(yargs: Argv): Argv {
 export async function runConformance(argv: ConformanceArguments, output: Output): Promise<void> {
   const port = parsePositiveInteger(argv.port, '--port', 65_535);
   if (argv.record !== undefined && !argv.samba) throw new UsageError('--record: only with --samba (it keeps what a live server answered)');
-  const recordPath = argv.record === undefined || argv.record === false ? undefined : argv.record === true || argv.record === '' ? conformanceFile('samba-observed.json') : String(argv.record);
+  // --record alone keeps them where the test suite reads them.
+  const recordPath = argv.record === undefined ? undefined : argv.record === '' ? conformanceFile('samba-observed.json') : argv.record;
   for (const entry of conformanceCases) {
     const defect = caseDefect(entry);
     if (defect !== undefined) throw new Error(`conformance: ${defect}`);
@@ -56,11 +57,7 @@ export async function runConformance(argv: ConformanceArguments, output: Output)
     throw error;
   }
   if (recordPath !== undefined) writeFileSync(recordPath, `${JSON.stringify(observations, null, 2)}\n`);
-  const comparisons = [];
-  for (const entry of conformanceCases) {
-    const simulator = await runCaseOnSimulator(entry);
-    comparisons.push(compareCase(entry, simulator, observations.cases.find((observed) => observed.name === entry.name)?.observed));
-  }
+  const comparisons = await compareWithServer(conformanceCases, observations.cases);
   const failing = comparisons.filter((comparison) => comparison.differences.length > 0 || comparison.unobserved);
   const source = argv.samba ? 'live' : 'recorded';
   output.result(

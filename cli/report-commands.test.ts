@@ -3,33 +3,16 @@
  * command (the compiled CLI; npm test builds it first).
  */
 
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReportDocument } from '../reports/document.js';
 import { parseClients } from './capacity-command.js';
+import { nasq as runNasq } from './test-support/run-nasq.js';
 
-const bin = fileURLToPath(new URL('../bin/nasq.js', import.meta.url));
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-  wallMs: number;
-}
-
-function nasq(args: string[], cwd?: string): Promise<Result> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd, timeout: 180_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1;
-      resolve({ code, stdout, stderr, wallMs: performance.now() - started });
-    });
-  });
-}
+/** Capacity sweeps take a while: a longer bound than the helper's. */
+const nasq = (args: string[]) => runNasq(args, { timeoutMs: 180_000 });
 
 let directory: string;
 beforeAll(async () => {

@@ -4,28 +4,11 @@
  * is acked exactly once; wrong arguments exit 2 with a message that says what was expected.
  */
 
-import { execFile } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { nasq as runNasq } from './test-support/run-nasq.js';
 
-const repository = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(repository, 'cli', 'main.ts');
-
-interface Outcome {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function nasq(...args: string[]): Promise<Outcome> {
-  return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: repository, timeout: 50_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
+/** The CLI from its TypeScript sources, as a user runs it. */
+const nasq = (...args: string[]) => runNasq(args, { fromSources: true, timeoutMs: 50_000 });
 
 interface Summary {
   seed: number;

@@ -6,28 +6,22 @@
  * connection) are caught, and so are malformed cases and observation files.
  */
 
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { nasq as runNasq } from '../cli/test-support/run-nasq.js';
 import { Operation, Status, type Call } from '../sim/protocol.js';
 import { SimServer } from '../sim/server.js';
 import { caseDefect, conformanceCases, type ConformanceCase } from './cases.js';
 import { compareCase, type CaseComparison } from './compare.js';
 import { ConformanceSetupError, recordedObservations } from './samba.js';
-import { runCaseOnSimulator, unnamedStatuses, type SimDriverOptions } from './sim-driver.js';
+import { compareWithServer, runCaseOnSimulator, type SimDriverOptions } from './sim-driver.js';
 
 const recorded = recordedObservations();
 
-async function compareAll(options: SimDriverOptions = {}): Promise<CaseComparison[]> {
-  const comparisons: CaseComparison[] = [];
-  for (const entry of conformanceCases) {
-    const simulator = await runCaseOnSimulator(entry, options);
-    comparisons.push(compareCase(entry, simulator, recorded.cases.find((observed) => observed.name === entry.name)?.observed));
-  }
-  return comparisons;
+function compareAll(options: SimDriverOptions = {}): Promise<CaseComparison[]> {
+  return compareWithServer(conformanceCases, recorded.cases, options);
 }
 
 function differing(comparisons: readonly CaseComparison[]): string[] {
@@ -56,9 +50,6 @@ describe('the simulator against Samba', () => {
     expect(comparisons.flatMap((comparison) => comparison.modelNotes)).toEqual([]);
   });
 
-  it('names every status of the simulator with its NT status', () => {
-    expect(unnamedStatuses()).toEqual([]);
-  });
 });
 
 describe('servers broken on purpose are caught', () => {
@@ -179,13 +170,7 @@ describe('bad cases and bad observation files', () => {
 });
 
 describe('nasq conformance', () => {
-  const repository = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-  const nasq = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((done) => {
-      execFile(process.execPath, ['--import', 'tsx', join(repository, 'cli', 'main.ts'), ...args], { cwd: repository, timeout: 50_000 }, (error, stdout, stderr) => {
-        done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-      });
-    });
+  const nasq = (...args: string[]) => runNasq(args, { fromSources: true, timeoutMs: 50_000 });
 
   it('holds the simulator against the recorded Samba observations: exit 0, a line per case', async () => {
     const outcome = await nasq('conformance');

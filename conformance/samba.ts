@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { sourceFile } from '../adapters/compiled-entry.js';
 import type { ConformanceCase } from './cases.js';
 
 /** What a real server answered to every case. */
@@ -49,11 +50,9 @@ export interface SambaOptions {
   readonly today: string;
 }
 
-/** A file of this folder, from the sources or from dist/conformance/ (compiled). */
+/** A file of conformance/ (the recorded observations, the Samba driver), from the sources or compiled. */
 export function conformanceFile(name: string): string {
-  const here = new URL('.', import.meta.url);
-  const url = here.pathname.endsWith('/dist/conformance/') ? new URL(`../../conformance/${name}`, here) : new URL(name, here);
-  return fileURLToPath(url);
+  return fileURLToPath(sourceFile(import.meta.url, 'conformance', name));
 }
 
 function pythonWithImpacket(preferred: string | undefined): string {

@@ -8,30 +8,13 @@
 
 import { isNasqError } from '../engine/errors.js';
 import type { Clock, FileHandle, FileSystem, WaitResult, WatchHandle } from '../engine/ports.js';
-import { statusNames } from '../sim/protocol.js';
+import { Status, ntStatusNames } from '../sim/protocol.js';
 import { defaultEpochMs } from '../sim/server.js';
 import { Simulation, type SimulationOptions } from '../sim/simulation.js';
 import type { ConformanceCase, Step } from './cases.js';
+import { compareCase, type CaseComparison } from './compare.js';
 
-/** The NT status names of the simulator's statuses (MS-ERREF 2.3). */
-const ntStatusNames: Record<string, string> = {
-  success: 'STATUS_SUCCESS',
-  lockNotGranted: 'STATUS_LOCK_NOT_GRANTED',
-  fileLockConflict: 'STATUS_FILE_LOCK_CONFLICT',
-  rangeNotLocked: 'STATUS_RANGE_NOT_LOCKED',
-  invalidLockRange: 'STATUS_INVALID_LOCK_RANGE',
-  cancelled: 'STATUS_CANCELLED',
-  objectNameNotFound: 'STATUS_OBJECT_NAME_NOT_FOUND',
-  objectPathNotFound: 'STATUS_OBJECT_PATH_NOT_FOUND',
-  objectNameCollision: 'STATUS_OBJECT_NAME_COLLISION',
-  fileClosed: 'STATUS_FILE_CLOSED',
-  userSessionDeleted: 'STATUS_USER_SESSION_DELETED',
-  networkNameDeleted: 'STATUS_NETWORK_NAME_DELETED',
-  invalidParameter: 'STATUS_INVALID_PARAMETER',
-  fileIsADirectory: 'STATUS_FILE_IS_A_DIRECTORY',
-  notADirectory: 'STATUS_NOT_A_DIRECTORY',
-  ioDeviceError: 'STATUS_IO_DEVICE_ERROR',
-};
+const success = ntStatusNames[Status.success];
 
 export interface SimDriverOptions {
   /** Virtual time between two steps, ms. Default 1000 (a round trip takes 0.2 ms: room for a step of a thousand requests). */
@@ -43,15 +26,16 @@ export interface SimDriverOptions {
 /** What a port call's outcome is as an NT status name. */
 function ntStatusOf(error: unknown): string {
   if (!isNasqError(error)) throw error;
+  // A simulated error names the server's status (sim/client.ts makeError).
   const status = (error.details as { status?: unknown } | undefined)?.status;
-  const name = typeof status === 'string' ? ntStatusNames[status] : undefined;
-  return name ?? `${error.code} (${error.message})`;
+  const code = typeof status === 'string' ? Status[status as keyof typeof Status] : undefined;
+  return code === undefined ? `${error.code} (${error.message})` : ntStatusNames[code];
 }
 
 /** What a client of a case holds: its file handles and watches by name. */
 type Handles = Map<string, FileHandle | WatchHandle>;
 
-const waitStatuses: Record<WaitResult, string> = { changed: 'STATUS_SUCCESS', overflow: 'STATUS_NOTIFY_ENUM_DIR', timeout: 'PENDING' };
+const waitStatuses: Record<WaitResult, string> = { changed: success, overflow: ntStatusNames[Status.notifyEnumDir], timeout: 'PENDING' };
 
 /** Runs a step's request; its NT status (a failure is thrown and named by the caller). */
 async function perform(ports: { fs: FileSystem; clock: Clock }, handles: Handles, step: Step, directory: string, timeMs: number, endMs: number): Promise<string> {
@@ -95,7 +79,7 @@ async function perform(ports: { fs: FileSystem; clock: Clock }, handles: Handles
     default:
       throw new Error(`sim driver: step ${step.op} is not a client request`);
   }
-  return ntStatusNames.success!;
+  return success;
 }
 
 /** The client that makes a step (undefined for an observation). */
@@ -156,7 +140,7 @@ export async function runCaseOnSimulator(conformanceCase: ConformanceCase, optio
     if (step.op === 'drop') {
       simulation.at(at(index), (sim) => {
         sim.dropSession(step.client);
-        results.set(index, ntStatusNames.success!);
+        results.set(index, success);
       });
     }
     simulation.at(at(index) + stepMs / 2, () => {
@@ -167,8 +151,16 @@ export async function runCaseOnSimulator(conformanceCase: ConformanceCase, optio
   return observed;
 }
 
-/** Every simulator status has an NT name (a new status without one would read as an engine code). */
-export function unnamedStatuses(): string[] {
-  return Object.values(statusNames).filter((name) => !['pending', 'notifyEnumDir', 'timeout'].includes(name) && ntStatusNames[name] === undefined);
+/** Runs every case on the simulator and compares each with what a server answered to it. */
+export async function compareWithServer(
+  cases: readonly ConformanceCase[],
+  observed: ReadonlyArray<{ readonly name: string; readonly observed: readonly string[] }>,
+  options: SimDriverOptions = {},
+): Promise<CaseComparison[]> {
+  const comparisons: CaseComparison[] = [];
+  for (const entry of cases) {
+    const simulator = await runCaseOnSimulator(entry, options);
+    comparisons.push(compareCase(entry, simulator, observed.find((observation) => observation.name === entry.name)?.observed));
+  }
+  return comparisons;
 }
-

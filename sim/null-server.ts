@@ -44,7 +44,7 @@ export class NullServer extends SimServer {
         call.value = new ServerOpen(this.takePlaceholderId(), session, this.placeholderFile, false);
         break;
       case Operation.watch:
-        call.value = new ServerWatch(this.takePlaceholderId(), session, this.placeholderDirectory, call.flags);
+        call.value = new ServerWatch(this.takePlaceholderId(), session, this.placeholderDirectory, call.flags, true);
         break;
       case Operation.read:
         call.value = this.zerosOfLength(call.length);

@@ -240,6 +240,12 @@ export class ServerOpen {
   }
 }
 
+/** Does the open hold a byte-range lock? */
+function holdsLocks(open: ServerOpen): boolean {
+  const table = open.node.locks;
+  return table !== null && table.held().some((lock) => lock.owner === open.id);
+}
+
 /** A directory watch (a directory handle with CHANGE_NOTIFY requests). */
 export class ServerWatch {
   readonly id: number;
@@ -251,17 +257,18 @@ export class ServerWatch {
   pending: Call | null = null;
   closed = false;
   /** Reports changes (SMB: once a first CHANGE_NOTIFY request came; see notifyBeforeFirstWait). */
-  armed = false;
+  armed: boolean;
   /** With delayed notifications: when the queued changes may be reported, ms. */
   visibleAtMs = 0;
   /** The server event that reports delayed changes to a waiting request. */
   deliveryEvent: SimEvent | null = null;
 
-  constructor(id: number, session: ServerSession, node: ServerNode, filter: number) {
+  constructor(id: number, session: ServerSession, node: ServerNode, filter: number, armed: boolean) {
     this.id = id;
     this.session = session;
     this.node = node;
     this.filter = filter;
+    this.armed = armed;
   }
 }
 
@@ -542,9 +549,7 @@ export class SimServer implements EventHandler {
 
   /** May a durable open survive a disconnect (durableLocksNeedSoleOpen: not with locks and other opens)? */
   private keepsLocksDurably(open: ServerOpen): boolean {
-    if (!this.options.durableLocksNeedSoleOpen || open.soleOpen) return true;
-    const table = open.node.locks;
-    return table === null || !table.held().some((lock) => lock.owner === open.id);
+    return !this.options.durableLocksNeedSoleOpen || open.soleOpen || !holdsLocks(open);
   }
 
   /**
@@ -983,8 +988,7 @@ export class SimServer implements EventHandler {
     if (node === undefined) return this.missing(call.path);
     // CHANGE_NOTIFY on a file handle: STATUS_INVALID_PARAMETER.
     if (!node.isDirectory) return Status.invalidParameter;
-    const watch = new ServerWatch(this.nextWatchId, session, node, call.flags);
-    watch.armed = this.options.notifyBeforeFirstWait;
+    const watch = new ServerWatch(this.nextWatchId, session, node, call.flags, this.options.notifyBeforeFirstWait);
     this.nextWatchId += 1;
     node.watches!.push(watch);
     session.watches.add(watch);
@@ -1246,7 +1250,7 @@ export class SimServer implements EventHandler {
     }
     const table = node.locks;
     if (table !== null) {
-      if (waiterStatus === Status.userSessionDeleted && table.held().some((lock) => lock.owner === open.id)) {
+      if (waiterStatus === Status.userSessionDeleted && holdsLocks(open)) {
         countUp(this.locksLostByPath, node.path);
       }
       const { granted, dropped } = table.releaseOwner(open.id);

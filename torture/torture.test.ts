@@ -5,11 +5,9 @@
  * 2 before anything starts, saying what was expected and what was found.
  */
 
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LockDetection } from '../adapters/detect-locks.js';
 import { NodeFileSystem } from '../adapters/node-file-system.js';
@@ -18,23 +16,7 @@ import { fsck } from '../engine/fsck.js';
 import type { TortureReport } from './report.js';
 import { runTorture } from './runner.js';
 import { TortureSetupError } from './setup.js';
-
-const bin = fileURLToPath(new URL('../bin/nasq.js', import.meta.url));
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function nasq(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { nasq } from '../cli/test-support/run-nasq.js';
 
 let root: string;
 beforeAll(async () => {
