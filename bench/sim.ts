@@ -10,6 +10,9 @@
  * - `sim.fsOpsShareOfCeiling`: the first over the second (target at least 0.25), as the median of
  *   the ratios of runs made in pairs, one of each in turn (pairedRuns): a host that slows down
  *   for a while slows both runs of a pair.
+ * - `sim.engineAloneOpsPerSec`: the same engine run's port calls with every answer free: the
+ *   recorded answers replayed to the same client programs (bench/engine-alone.ts). The engine's
+ *   own cost per call; no simulator running this engine can do more calls per second.
  * - `sim.floorOpsPerSec`: as many awaited calls of 64 clients with nothing but a promise and an
  *   arrival and a reply event each (floorRun): what any simulator of this design pays per call,
  *   the bound under the ceiling.
@@ -28,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import type { ByteRange, FileHandle, FileSystem, LockOptions, OpenOptions, Ports, WatchFilter, WatchHandle, WriteFileOptions } from '../engine/ports.js';
 import { EventQueue, type EventHandler, SimEvent } from '../sim/event-queue.js';
 import { createNullServer } from '../sim/null-server.js';
+import { recordAnswers, replayAnswers } from './engine-alone.js';
 import { runPlainWorkload } from '../sim/plain-run.js';
 import { Simulation } from '../sim/simulation.js';
 import { median, round, type Figures, type Suite } from './harness.js';
@@ -337,6 +341,10 @@ export const simSuite: Suite = {
     const ceiling = paired.second;
     log(`engine over the simulated share: ${Math.round(engine.perWallSecond)} fs ops/s (${Math.round(engine.perCpuSecond)} per CPU second)`);
     log(`the same calls over the null share: ${Math.round(ceiling.perWallSecond)} fs ops/s (${Math.round(ceiling.perCpuSecond)} per CPU second); share per pair ${paired.ratio.toFixed(3)}`);
+    const answers = await recordAnswers(1, benchmarkClients, benchmarkClients * messagesPerClient);
+    await replayAnswers(answers);
+    const alone = await medianOfRuns(timeMs, () => replayAnswers(answers));
+    log(`the engine alone, its answers replayed at no cost: ${Math.round(alone.perWallSecond)} fs ops/s`);
     const callsPerClient = Math.round(recorded.reduce((sum, calls) => sum + calls.length, 0) / recorded.length);
     await floorRun(callsPerClient);
     const floor = await medianOfRuns(timeMs, () => floorRun(callsPerClient));
@@ -348,6 +356,7 @@ export const simSuite: Suite = {
       'sim.fsOpsPerSec': Math.round(engine.perWallSecond),
       'sim.ceilingOpsPerSec': Math.round(ceiling.perWallSecond),
       'sim.fsOpsShareOfCeiling': round(paired.ratio, 3),
+      'sim.engineAloneOpsPerSec': Math.round(alone.perWallSecond),
       'sim.floorOpsPerSec': Math.round(floor.perWallSecond),
       'sim.fsOpsPerCpuSec': Math.round(engine.perCpuSecond),
       'sim.ceilingOpsPerCpuSec': Math.round(ceiling.perCpuSecond),

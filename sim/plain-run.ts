@@ -106,6 +106,76 @@ function parseBody(body: Uint8Array): [number, number] {
   return [sender, number];
 }
 
+/** What the clients of a plain workload did, summed. */
+export interface PlainWorkloadTally {
+  readonly sent: number;
+  readonly acked: number;
+  readonly duplicates: number;
+  readonly missing: number;
+  readonly queueFull: number;
+  readonly cycles: number;
+}
+
+export interface PlainWorkload {
+  /** Client `index`'s program (0 to clients - 1), on its ports; the queue must exist. */
+  main(index: number, ports: Ports): Promise<void>;
+  /** The clients' counts so far (missing: messages no client has acked yet). */
+  tally(): PlainWorkloadTally;
+}
+
+/**
+ * The clients of a plain run (the loop described above) on queue `q`, sharing their counts: run
+ * by `runPlainWorkload` on the simulated share, and by the benchmarks on replayed answers.
+ */
+export function plainWorkload(options: { readonly clients: number; readonly messages: number; readonly receiveWaitMs: number }): PlainWorkload {
+  const { clients, messages, receiveWaitMs } = options;
+  const quota = (index: number): number => Math.floor(messages / clients) + (index < messages % clients ? 1 : 0);
+  // acks[sender] counts the acks of each of its messages (0, 1, or more: a duplicate).
+  const acks = Array.from({ length: clients }, (_, index) => new Uint8Array(quota(index)));
+  const encoder = new TextEncoder();
+  let sent = 0;
+  let acked = 0;
+  let duplicates = 0;
+  let queueFull = 0;
+  let cycles = 0;
+  return {
+    async main(index: number, ports: Ports): Promise<void> {
+      const mine = quota(index);
+      const client = await QueueClient.open(ports, queueDirectory, { lockWaitMs: 3_600_000 });
+      let sentByMe = 0;
+      const rounds = maximumRoundsPerMessage * (mine + 1) + maximumRoundsPerMessage;
+      for (let round = 0; round < rounds && (sentByMe < mine || acked < messages); round += 1) {
+        if (sentByMe < mine) {
+          try {
+            await client.send(encoder.encode(`${index}:${sentByMe}`));
+            sentByMe += 1;
+            sent += 1;
+          } catch (error) {
+            if (!isNasqError(error, 'QUEUE_FULL')) throw error;
+            queueFull += 1;
+          }
+        }
+        const delivery = await client.receive({ waitMs: receiveWaitMs });
+        if (delivery === null) continue;
+        await client.ack(delivery.receipt);
+        acked += 1;
+        const [sender, number] = parseBody(delivery.body);
+        const marks = acks[sender];
+        assert(marks !== undefined && number < marks.length, () => `plain run: a body names message ${sender}:${number}, never sent`);
+        if (marks[number]! > 0) duplicates += 1;
+        marks[number] = Math.min(255, marks[number]! + 1);
+      }
+      cycles += client.counters.cycles;
+      await client.close();
+    },
+    tally(): PlainWorkloadTally {
+      let missing = 0;
+      for (const marks of acks) for (const count of marks) if (count === 0) missing += 1;
+      return { sent, acked, duplicates, missing, queueFull, cycles };
+    },
+  };
+}
+
 export async function runPlainWorkload(options: PlainRunOptions): Promise<PlainRunResult> {
   const clients = checkCount('clients', options.clients, plainRunLimits.clients);
   const messages = checkCount('messages', options.messages, plainRunLimits.messages);
@@ -123,54 +193,14 @@ export async function runPlainWorkload(options: PlainRunOptions): Promise<PlainR
   await simulation.run();
   assert(simulation.client('creator').status === 'finished', () => `plain run: creating the queue failed: ${String(simulation.client('creator').error)}`);
 
-  const quota = (index: number): number => Math.floor(messages / clients) + (index < messages % clients ? 1 : 0);
-  // acks[sender] counts the acks of each of its messages (0, 1, or more: a duplicate).
-  const acks = Array.from({ length: clients }, (_, index) => new Uint8Array(quota(index)));
-  const encoder = new TextEncoder();
-  let sent = 0;
-  let acked = 0;
-  let duplicates = 0;
-  let queueFull = 0;
-  let cycles = 0;
-
+  const workload = plainWorkload({ clients, messages, receiveWaitMs });
   for (let index = 0; index < clients; index += 1) {
-    const mine = quota(index);
-    simulation.addClient(
-      `client-${index}`,
-      async (rawPorts) => {
-        const ports = options.wrapPorts === undefined ? rawPorts : options.wrapPorts(rawPorts, index);
-        const client = await QueueClient.open(ports, queueDirectory, { lockWaitMs: 3_600_000 });
-        let sentByMe = 0;
-        const rounds = maximumRoundsPerMessage * (mine + 1) + maximumRoundsPerMessage;
-        for (let round = 0; round < rounds && (sentByMe < mine || acked < messages); round += 1) {
-          if (sentByMe < mine) {
-            try {
-              await client.send(encoder.encode(`${index}:${sentByMe}`));
-              sentByMe += 1;
-              sent += 1;
-            } catch (error) {
-              if (!isNasqError(error, 'QUEUE_FULL')) throw error;
-              queueFull += 1;
-            }
-          }
-          const delivery = await client.receive({ waitMs: receiveWaitMs });
-          if (delivery === null) continue;
-          await client.ack(delivery.receipt);
-          acked += 1;
-          const [sender, number] = parseBody(delivery.body);
-          const marks = acks[sender];
-          assert(marks !== undefined && number < marks.length, () => `plain run: a body names message ${sender}:${number}, never sent`);
-          if (marks[number]! > 0) duplicates += 1;
-          marks[number] = Math.min(255, marks[number]! + 1);
-        }
-        cycles += client.counters.cycles;
-        await client.close();
-      },
+    simulation.addClient(`client-${index}`, (rawPorts) =>
+      workload.main(index, options.wrapPorts === undefined ? rawPorts : options.wrapPorts(rawPorts, index)),
     );
   }
   const { stats } = await simulation.run();
-  let missing = 0;
-  for (const marks of acks) for (const count of marks) if (count === 0) missing += 1;
+  const tally = workload.tally();
   return {
     seed: options.seed,
     clients,
@@ -180,12 +210,7 @@ export async function runPlainWorkload(options: PlainRunOptions): Promise<PlainR
     events: stats.events,
     fsOps: stats.fsOps,
     clockOps: stats.clockOps,
-    sent,
-    acked,
-    duplicates,
-    missing,
-    queueFull,
-    cycles,
+    ...tally,
     traceHash: stats.traceHash,
     traceRecords: stats.traceRecords,
     wallMs: stats.wallMs,
