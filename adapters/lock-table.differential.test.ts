@@ -22,7 +22,7 @@ const ranges = [
 ];
 
 type Step =
-  | { kind: 'lock'; owner: number; range: number; mode: LockMode; wait: boolean }
+  | { kind: 'lock'; owner: number; range: number; mode: LockMode; wait: boolean; ahead?: number }
   | { kind: 'unlock'; owner: number; range: number }
   | { kind: 'unlockHeld'; pick: number }
   | { kind: 'close'; owner: number }
@@ -31,8 +31,10 @@ type Step =
 
 const owner = fc.integer({ min: 1, max: 6 });
 const range = fc.integer({ min: 0, max: ranges.length - 1 });
+/** How far ahead of the end a waiter is queued: mostly last (first in, first out). */
+const ahead = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat({ max: 8 }) });
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('lock' as const), owner, range, mode: fc.constantFrom<LockMode>('exclusive', 'shared'), wait: fc.boolean() }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('lock' as const), owner, range, mode: fc.constantFrom<LockMode>('exclusive', 'shared'), wait: fc.boolean(), ahead }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('unlock' as const), owner, range }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('unlockHeld' as const), pick: fc.nat({ max: 20 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), owner }) },
@@ -61,8 +63,10 @@ function replay(steps: readonly Step[], snapshotEvery: number): void {
         const attempt = table.tryLock(current.owner, offset, length, current.mode);
         expect(attempt).toBe(reference.tryLock(current.owner, offset, length, current.mode));
         if (attempt === 'conflict' && current.wait) {
-          table.enqueue(current.owner, offset, length, current.mode, nextToken);
-          reference.enqueue(current.owner, offset, length, current.mode, nextToken);
+          // Queued last, or some places ahead (as many as there are waiters, at most).
+          const ahead = Math.min(current.ahead ?? 0, reference.queued().length);
+          table.enqueue(current.owner, offset, length, current.mode, nextToken, ahead);
+          reference.enqueue(current.owner, offset, length, current.mode, nextToken, ahead);
           nextToken += 1;
         }
         break;
@@ -114,7 +118,7 @@ describe('LockTable against the reference implementation', () => {
   it('agrees through long queues of many owners, looked at rarely (grants from the head of a queue of up to hundreds)', () => {
     const manyOwners = fc.integer({ min: 1, max: 120 });
     const longQueueStep: fc.Arbitrary<Step> = fc.oneof(
-      { weight: 12, arbitrary: fc.record({ kind: fc.constant('lock' as const), owner: manyOwners, range: fc.constantFrom(0, 1, 1, 1, 2), mode: fc.constantFrom<LockMode>('exclusive', 'exclusive', 'exclusive', 'shared'), wait: fc.constant(true) }) },
+      { weight: 12, arbitrary: fc.record({ kind: fc.constant('lock' as const), owner: manyOwners, range: fc.constantFrom(0, 1, 1, 1, 2), mode: fc.constantFrom<LockMode>('exclusive', 'exclusive', 'exclusive', 'shared'), wait: fc.constant(true), ahead: fc.oneof(fc.constant(0), fc.nat({ max: 300 })) }) },
       { weight: 8, arbitrary: fc.record({ kind: fc.constant('unlockHeld' as const), pick: fc.nat({ max: 20 }) }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), owner: manyOwners }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat({ max: 200 }) }) },

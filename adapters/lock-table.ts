@@ -16,8 +16,9 @@
  *   may not stack an exclusive lock on any lock it holds on an overlapping range.
  * - Unlock must name exactly the offset and length of a lock the open holds; when a shared and an
  *   exclusive lock of the open match, the exclusive one goes first (MS-FSA 2.1.5.8 order).
- * - Waiters (blocking requests) are served first in, first out: a waiter is granted when it
- *   conflicts with no granted lock and with no earlier waiter still queued for an overlapping range.
+ * - Waiters (blocking requests) are served in queue order, first in, first out unless a waiter is
+ *   queued ahead of others (`enqueue`): a waiter is granted when it conflicts with no granted lock
+ *   and with no waiter ahead of it still queued for an overlapping range.
  *   There is no timeout here: the caller cancels a waiter when its own bound passes.
  *
  * The table knows nothing of time, sessions or promises; callers react to what the methods return.
@@ -101,12 +102,27 @@ export class LockTable<Token = unknown> {
 
   /**
    * Queues a blocking request that `tryLock` refused. The caller must later see it granted (from
-   * the return of `unlock`/`releaseOwner`/`cancel`) or cancel it.
+   * the return of `unlock`/`releaseOwner`/`cancel`) or cancel it. It goes last (first in, first
+   * out), or `ahead` places before the end of the queue: a server whose waiters race for a freed
+   * lock (Samba's processes do) is modelled by placing each at a random place, which makes the
+   * queue a uniformly random order of the waiters.
    */
-  enqueue(owner: number, offset: number, length: number, mode: LockMode, token: Token): void {
+  enqueue(owner: number, offset: number, length: number, mode: LockMode, token: Token, ahead = 0): void {
     assert(isValidRange(offset, length), 'enqueue: an invalid range must be refused by tryLock first');
-    this.waiters.push({ owner, offset, length, mode, token });
+    const waiter = { owner, offset, length, mode, token };
+    if (ahead === 0) {
+      this.waiters.push(waiter);
+    } else {
+      this.compactWaiters();
+      assert(Number.isSafeInteger(ahead) && ahead > 0 && ahead <= this.waiters.length, () => `enqueue: ${ahead} places ahead in a queue of ${this.waiters.length}`);
+      this.waiters.splice(this.waiters.length - ahead, 0, waiter);
+    }
     this.waiterAdded(offset, length);
+  }
+
+  /** Waiters queued. */
+  get waiterCount(): number {
+    return this.waiters.length - this.waiterHead;
   }
 
   /**

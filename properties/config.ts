@@ -64,6 +64,8 @@ export interface RunConfig {
   actimeoMs: number;
   /** The share's durable-handle rule (Samba's when true). Absent in failure files written before it existed: false. */
   durableLocksNeedSoleOpen?: boolean;
+  /** The share grants lock waiters in a random order (Samba's race) when true. Absent in older failure files: false. */
+  randomLockWaiterOrder?: boolean;
 }
 
 function numberArbitrary(parameter: NumberParameter): fc.Arbitrary<number> {
@@ -165,6 +167,7 @@ export function configArbitrary(scenario: Scenario): fc.Arbitrary<RunConfig> {
     actimeoMs: numberArbitrary(options.actimeoMs),
     bodyBytes: numberArbitrary(workload.bodyBytes),
     durableLocksNeedSoleOpen: booleanArbitrary(options.durableLocksNeedSoleOpen),
+    randomLockWaiterOrder: booleanArbitrary(options.randomLockWaiterOrder),
   });
   return base.chain((drawn) => {
     const swarm = scenario.nemesis.swarm === undefined ? fc.constant([] as ResolvedFault[]) : swarmArbitrary(scenario.nemesis.swarm, drawn.faultPhaseMs);
@@ -231,5 +234,6 @@ export function nominalConfig(scenario: Scenario, simulationSeed: number): RunCo
     actimeoMs: first(options.actimeoMs),
     bodyBytes: first(workload.bodyBytes),
     durableLocksNeedSoleOpen: firstBoolean(options.durableLocksNeedSoleOpen),
+    randomLockWaiterOrder: firstBoolean(options.randomLockWaiterOrder),
   };
 }

@@ -14,6 +14,8 @@
  * - `header-lock:contended`: header-lock requests that found it taken (and waited, or gave up).
  * - `header-lock:lost`: header locks the server released because their holder's session was lost
  *   (a crash, a drop, a durable handle that expired): the holder may still believe it holds it.
+ * - `header-lock:queued-ahead`: header-lock waiters the share queued ahead of earlier ones
+ *   (scenario option randomLockWaiterOrder: granted before clients that waited longer).
  * - `journal-flush`: writes to the kernel's slot area (the journal full, flushed to the slots).
  * - `redelivery`: deliveries of a message delivered before (a lease ran out, a release).
  * - `dead-letter`: messages in the dead letters at the end.
@@ -37,6 +39,7 @@ export interface ExercisedInputs {
   readonly clientEvents: ReadonlyArray<{ readonly event: string }>;
   readonly headerLockConflicts: number;
   readonly headerLocksLost: number;
+  readonly headerLockWaitersQueuedAhead: number;
   readonly slotAreaWrites: number;
   readonly deadLetters: number;
   readonly powerLosses: number;
@@ -52,6 +55,7 @@ export function exercisedOf(inputs: ExercisedInputs): Exercised {
   for (const { event } of inputs.clientEvents) add(event);
   add('header-lock:contended', inputs.headerLockConflicts);
   add('header-lock:lost', inputs.headerLocksLost);
+  add('header-lock:queued-ahead', inputs.headerLockWaitersQueuedAhead);
   add('journal-flush', inputs.slotAreaWrites);
   add('dead-letter', inputs.deadLetters);
   add('power-loss', inputs.powerLosses);

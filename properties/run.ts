@@ -77,7 +77,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
     seed: config.simulationSeed,
     latency: latencyModelFor(config.latency),
     actimeoMs: config.actimeoMs,
-    server: { durableLocksNeedSoleOpen: config.durableLocksNeedSoleOpen ?? false },
+    server: { durableLocksNeedSoleOpen: config.durableLocksNeedSoleOpen ?? false, randomLockWaiterOrder: config.randomLockWaiterOrder ?? false },
     clientErrors: 'record',
     ...(trace === undefined ? {} : { trace }),
   });
@@ -284,6 +284,7 @@ export async function runScenario(config: RunConfig, options: RunOptions = {}): 
       clientEvents,
       headerLockConflicts: simulation.server.lockConflicts(kernelPath),
       headerLocksLost: simulation.server.locksLost(kernelPath),
+      headerLockWaitersQueuedAhead: simulation.server.lockWaitersQueuedAhead(kernelPath),
       slotAreaWrites,
       deadLetters: deadIds.size,
       powerLosses: nemesis.powerLossesMs.length,

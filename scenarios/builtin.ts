@@ -19,7 +19,8 @@ export const builtinScenarios: ScenarioInput[] = [
     clients: { senders: 32, receivers: 32 },
     workload: { messages: { min: 64, max: 160 }, sendIntervalMs: 2, processMs: 0.5, waitMs: 1_000 },
     queue: { slots: { min: 48, max: 128 }, journalSoftLimit: [8, 2, 20] },
-    options: { faultPhaseMs: 1_000, settleMs: 60_000 },
+    // Half the seeds on a share whose waiters race for the freed header lock (as Samba's may).
+    options: { faultPhaseMs: 1_000, settleMs: 60_000, randomLockWaiterOrder: [false, true] },
   },
   {
     name: 'thundering-herd',
@@ -185,6 +186,7 @@ export const builtinScenarios: ScenarioInput[] = [
     },
     queue: { leaseMs: { min: 300, max: 3_000 }, durable: [false, true], durableHandles: [false, true] },
     nemesis: { swarm: { maximumFaults: 6 } },
-    options: { faultPhaseMs: 4_000, settleMs: 180_000, skewBoundMs: 2_000 },
+    // The share's rules drawn too: Samba's durable-handle rule, waiters that race for the lock.
+    options: { faultPhaseMs: 4_000, settleMs: 180_000, skewBoundMs: 2_000, durableLocksNeedSoleOpen: [false, true], randomLockWaiterOrder: [false, true] },
   },
 ];

@@ -204,6 +204,11 @@ export const scenarioSchema = z
          * opener, as Samba does (docs/conformance.md); default: always (durable handles keep them).
          */
         durableLocksNeedSoleOpen: booleanParameter.default(false),
+        /**
+         * The share grants blocking lock requests in a random order drawn from the seed, as
+         * Samba's racing waiters may (docs/conformance.md); default: first in, first out.
+         */
+        randomLockWaiterOrder: booleanParameter.default(false),
       })
       .strict()
       .prefault({}),

@@ -294,6 +294,48 @@ describe('section 1: blocking requests (MS-SMB2 3.3.5.14.2; smb2.lock.async, can
     expect(order).toEqual(['first', 'second', 'third']);
   });
 
+  /** The order in which eight waiters that queued 1 ms apart (w0 first) are granted the lock. */
+  async function grantOrder(seed: number, server: { randomLockWaiterOrder?: boolean }): Promise<string[]> {
+    const simulation = testSimulation({ seed, server });
+    const order: string[] = [];
+    simulation.addClient('holder', async ({ fs, clock }) => {
+      const handle = await fs.open('kernel', { create: true });
+      await fs.lock(handle, header);
+      await at(clock, 50);
+      await fs.unlock(handle, header);
+    });
+    for (let index = 0; index < 8; index += 1) {
+      const name = `w${index}`;
+      simulation.addClient(name, async ({ fs, clock }) => {
+        await at(clock, 10 + index);
+        const handle = await fs.open('kernel');
+        await fs.lock(handle, header, { waitMs: 10_000 });
+        order.push(name);
+        await at(clock, elapsed(clock) + 5);
+        await fs.unlock(handle, header);
+        await fs.close(handle);
+      });
+    }
+    await simulation.run();
+    return order;
+  }
+
+  it('with randomLockWaiterOrder (Samba\'s waiters race) grants every waiter once, in an order drawn from the seed', async () => {
+    const arrival = ['w0', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7'];
+    expect(await grantOrder(1, {})).toEqual(arrival);
+    const orders: string[][] = [];
+    for (let seed = 1; seed <= 6; seed += 1) {
+      const order = await grantOrder(seed, { randomLockWaiterOrder: true });
+      expect([...order].sort()).toEqual(arrival);
+      expect(await grantOrder(seed, { randomLockWaiterOrder: true })).toEqual(order);
+      orders.push(order);
+    }
+    // Not first in, first out, and not one fixed other order either: the first of eight is
+    // another waiter than w0 in most seeds (7 in 8 chance each).
+    expect(orders.filter((order) => order[0] !== 'w0').length).toBeGreaterThanOrEqual(3);
+    expect(new Set(orders.map((order) => order.join())).size).toBeGreaterThanOrEqual(4);
+  });
+
   it('has no server-side timeout: an unbounded wait lasts until the release', async () => {
     const simulation = testSimulation();
     simulation.addClient('holder', async ({ fs, clock }) => {

@@ -78,6 +78,15 @@ export interface ServerOptions {
    * docs/conformance.md, case durable-among-opens.
    */
   readonly durableLocksNeedSoleOpen?: boolean;
+  /**
+   * Grant blocking lock requests in a random order (drawn from the run's seed) instead of first
+   * in, first out. SMB leaves the order open; Samba's waiters race for a freed lock (one run of
+   * about six granted the second waiter first: docs/conformance.md), so an engine must not need
+   * fairness from the share. Each new waiter takes a uniformly random place in the queue, which
+   * makes the queue a uniformly random order of the waiters. Default false (FIFO, as
+   * cifs-nas-model.md chooses).
+   */
+  readonly randomLockWaiterOrder?: boolean;
   /** Milliseconds since the epoch at virtual time 0 (the server's clock). Default 2026-01-01T00:00:00Z. */
   readonly epochMs?: number;
 }
@@ -95,6 +104,7 @@ interface ResolvedServerOptions {
   readonly durableTimeoutMs: number;
   readonly purgeDisconnectedOnOpen: boolean;
   readonly durableLocksNeedSoleOpen: boolean;
+  readonly randomLockWaiterOrder: boolean;
   readonly epochMs: number;
 }
 
@@ -109,6 +119,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
     'durableTimeoutMs',
     'purgeDisconnectedOnOpen',
     'durableLocksNeedSoleOpen',
+    'randomLockWaiterOrder',
     'epochMs',
   ]);
   for (const key of Object.keys(options)) {
@@ -134,7 +145,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   if (!Number.isSafeInteger(epochMs) || epochMs < 0) {
     throw new TypeError(`server.epochMs: expected a non-negative integer, got ${describeValue(epochMs)}`);
   }
-  for (const flag of ['notifyOnPlainWrite', 'notifyBeforeFirstWait', 'durableHandles', 'purgeDisconnectedOnOpen', 'durableLocksNeedSoleOpen'] as const) {
+  for (const flag of ['notifyOnPlainWrite', 'notifyBeforeFirstWait', 'durableHandles', 'purgeDisconnectedOnOpen', 'durableLocksNeedSoleOpen', 'randomLockWaiterOrder'] as const) {
     const value = options[flag];
     if (value !== undefined && typeof value !== 'boolean') {
       throw new TypeError(`server.${flag}: expected a boolean, got ${describeValue(value)}`);
@@ -150,6 +161,7 @@ function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
     durableTimeoutMs,
     purgeDisconnectedOnOpen: options.purgeDisconnectedOnOpen ?? false,
     durableLocksNeedSoleOpen: options.durableLocksNeedSoleOpen ?? false,
+    randomLockWaiterOrder: options.randomLockWaiterOrder ?? false,
     epochMs,
   };
 }
@@ -448,6 +460,8 @@ export class SimServer implements EventHandler {
   private readonly writeHooks = new Map<string, WriteHook[]>();
   /** The NAS around the server: workers, disk array, holds of the network and faults. */
   readonly nas: NasState;
+  /** The stream that places lock waiters (randomLockWaiterOrder only; the Simulation sets it). */
+  lockWaiterRandom: RandomStream | null = null;
   private trackingDurability = false;
   /** Files whose contents differ from their durable image, or with a flush in flight. */
   private readonly unflushed = new Set<ServerNode>();
@@ -465,6 +479,8 @@ export class SimServer implements EventHandler {
    * it holds, by path.
    */
   private readonly locksLostByPath = new Map<string, number>();
+  /** Lock waiters queued ahead of earlier ones (randomLockWaiterOrder), by path. */
+  private readonly waitersQueuedAheadByPath = new Map<string, number>();
   /** Told of every lock granted on a path (at once, or to a waiter), by path. */
   private readonly lockGrantHooks = new Map<string, LockGrantHook[]>();
 
@@ -517,6 +533,11 @@ export class SimServer implements EventHandler {
   /** Opens of `path` closed with locks held because their session was lost (see locksLostByPath). */
   locksLost(path: string): number {
     return this.locksLostByPath.get(normalizePath(path) ?? path) ?? 0;
+  }
+
+  /** Lock waiters on `path` queued ahead of earlier waiters so far (randomLockWaiterOrder only). */
+  lockWaitersQueuedAhead(path: string): number {
+    return this.waitersQueuedAheadByPath.get(normalizePath(path) ?? path) ?? 0;
   }
 
   /** Sessions that are active now, in the order they connected (the nemesis drops them on failover). */
@@ -792,9 +813,19 @@ export class SimServer implements EventHandler {
     assert(attempt === 'conflict', () => `lock: unexpected attempt result ${attempt}`);
     countUp(this.lockConflictsByPath, node.path);
     if ((call.flags & CallFlag.blocking) === 0 || call.deadlinePassed) return Status.lockNotGranted;
-    table.enqueue(open.id, offset, length, mode, call);
+    const ahead = this.waiterPlacesAhead(table);
+    if (ahead > 0) countUp(this.waitersQueuedAheadByPath, node.path);
+    table.enqueue(open.id, offset, length, mode, call, ahead);
     this.lockedNodes.add(node);
     return Status.pending;
+  }
+
+  /** Where a new waiter goes: last (FIFO), or with randomLockWaiterOrder a random place (0: last). */
+  private waiterPlacesAhead(table: LockTable<Call>): number {
+    if (!this.options.randomLockWaiterOrder) return 0;
+    const random = this.lockWaiterRandom;
+    assert(random !== null, 'randomLockWaiterOrder: the server has no lockWaiterRandom stream (the Simulation gives it one)');
+    return random.integer(table.waiterCount + 1);
   }
 
   private unlock(call: Call, session: ServerSession): Status {

@@ -199,6 +199,7 @@ export class Simulation implements ClientEnvironment, EventHandler {
       client: (index) => this.clientList[index]?.name ?? `client-${index}`,
     });
     this.server = options.createServer === undefined ? new SimServer(this.scheduler, this.trace, options.server) : options.createServer(this.scheduler, this.trace, options.server);
+    if (this.server.options.randomLockWaiterOrder) this.server.lockWaiterRandom = this.random.stream('server/lock-waiters');
     this.epochMs = this.server.options.epochMs;
     const latency = options.latency;
     this.latency =

@@ -2,7 +2,8 @@
  * The lock table as it was before its grant pass learned to stop early (commit 9e2914d and earlier):
  * the reference the differential test compares the current table against. Do not optimise.
  * One change since: zero-length ranges follow MS-FSA 2.1.4.10 as Samba does (docs/conformance.md),
- * in both tables alike, so the comparison still tests the grant pass.
+ * in both tables alike, so the comparison still tests the grant pass. And a waiter may be queued
+ * `ahead` places before the end (a server whose waiters race: the simulator's randomLockWaiterOrder).
  */
 
 import { assert } from '../../engine/errors.js';
@@ -70,11 +71,12 @@ export class ReferenceLockTable<Token = unknown> {
 
   /**
    * Queues a blocking request that `tryLock` refused. The caller must later see it granted (from
-   * the return of `unlock`/`releaseOwner`/`cancel`) or cancel it.
+   * the return of `unlock`/`releaseOwner`/`cancel`) or cancel it. It goes `ahead` places before
+   * the end of the queue (0: last).
    */
-  enqueue(owner: number, offset: number, length: number, mode: LockMode, token: Token): void {
+  enqueue(owner: number, offset: number, length: number, mode: LockMode, token: Token, ahead = 0): void {
     assert(referenceIsValidRange(offset, length), 'enqueue: an invalid range must be refused by tryLock first');
-    this.waiters.push({ owner, offset, length, mode, token });
+    this.waiters.splice(this.waiters.length - ahead, 0, { owner, offset, length, mode, token });
   }
 
   /**
