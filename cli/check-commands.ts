@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { checkerDescriptions, checkerNames } from '../properties/checkers.js';
-import { check, replay, workersMax, type FailureRecord, type ScenarioCheckResult } from '../properties/check.js';
+import { check, replay, workersMax, type FailureRecord, type ReplayResult, type ScenarioCheckResult } from '../properties/check.js';
 import { nominalConfig } from '../properties/config.js';
 import { describeNeverExercised, formatExercised } from '../properties/exercised.js';
 import { formatOperation } from '../properties/history.js';
@@ -167,11 +167,37 @@ export async function runRun(argv: { scenario: string; seed: string; trace?: str
   if (argv.report !== undefined) await writeRunReport(outcome, [`npx nasq run ${argv.scenario} --seed ${seed}`], argv.report, output, argv.json);
 }
 
-function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boolean }, output: Output): void {
+/** What a replay found about its trace, in words. */
+function replayVerdict(record: FailureRecord, replayed: ReplayResult): string {
+  if (replayed.sameHash) return `same trace hash ${record.traceHash}`;
+  const differs = `trace hash ${replayed.outcome.stats.traceHash} differs from the recorded ${record.traceHash}`;
+  const now = replayed.currentBuild;
+  switch (replayed.build) {
+    case 'same':
+      return `${differs} with the same build (${now.fingerprint}, Node.js ${now.node}): the simulation is not deterministic, a bug of nasq (please report it with this file)`;
+    case 'code-changed':
+      return `${differs}: the code changed since the file was written (build ${record.build!.fingerprint} then, ${now.fingerprint} now), so the run may take another path`;
+    case 'node-changed':
+      return `${differs}: the same code on another Node.js (${record.build!.node} then, ${now.node} now)`;
+    case 'unknown':
+      return `${differs} (the file does not say which build wrote it: the code changed?)`;
+  }
+}
+
+function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boolean }, output: Output, replayed?: { readonly nondeterministic: boolean; readonly [key: string]: unknown }): void {
   if (argv.json) {
     output.result(
       true,
-      { config: outcome.config, verdict: outcome.verdict, failedKind: outcome.failedKind, results: outcome.results, summary: outcome.summary, stats: outcome.stats, exercised: outcome.exercised },
+      {
+        config: outcome.config,
+        verdict: outcome.verdict,
+        failedKind: outcome.failedKind,
+        results: outcome.results,
+        summary: outcome.summary,
+        stats: outcome.stats,
+        exercised: outcome.exercised,
+        ...(replayed === undefined ? {} : { replay: replayed }),
+      },
       '',
     );
   } else {
@@ -188,7 +214,8 @@ function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boole
     for (const result of outcome.results) output.line(`  ${result.validity.padEnd(7)} ${result.checker}: ${result.explanation}`);
     if (argv.history) for (const operation of outcome.history.operations) output.line(`  ${formatOperation(operation)}`);
   }
-  output.exitCode(exitCodeOf(outcome));
+  // A replay that is not deterministic is a correctness failure of nasq itself, whatever the run's verdict.
+  output.exitCode(replayed?.nondeterministic === true ? 1 : exitCodeOf(outcome));
 }
 
 export function replayCommand(yargs: Argv): Argv {
@@ -209,11 +236,19 @@ export async function runReplay(argv: { file: string; history: boolean; json: bo
   if (record?.version !== 1 || typeof record.config !== 'object' || typeof record.traceHash !== 'string') {
     throw new UsageError(`replay: ${argv.file} is not a nasq failure file (expected version 1 with config and traceHash)`);
   }
-  const { outcome, sameHash } = await replay(record, argv.report === undefined ? undefined : { metrics: new MetricsCollector() });
-  if (!argv.json) {
-    output.line(sameHash ? `replayed ${record.scenario}: same trace hash ${record.traceHash}` : `replayed ${record.scenario}: trace hash ${outcome.stats.traceHash} differs from the recorded ${record.traceHash} (the code changed?)`);
-  }
-  printOutcome(outcome, argv, output);
+  const replayed = await replay(record, argv.report === undefined ? undefined : { metrics: new MetricsCollector() });
+  const { outcome, sameHash } = replayed;
+  // The same code on the same Node.js must give the same trace: if not, the simulation is not deterministic.
+  const nondeterministic = !sameHash && replayed.build === 'same';
+  if (!argv.json) output.line(`replayed ${record.scenario}: ${replayVerdict(record, replayed)}`);
+  printOutcome(outcome, argv, output, {
+    recordedTraceHash: record.traceHash,
+    sameHash,
+    build: replayed.build,
+    recordedBuild: record.build ?? null,
+    currentBuild: replayed.currentBuild,
+    nondeterministic,
+  });
   if (argv.report !== undefined) await writeRunReport(outcome, record.replay, argv.report, output, argv.json);
 }
 

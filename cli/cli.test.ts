@@ -72,6 +72,41 @@ describe('nasq check', () => {
     const replayed = await nasq(['replay', replayLine![2]!]);
     expect(replayed.code).toBe(3);
     expect(replayed.stdout).toContain(`same trace hash ${record.traceHash}`);
+
+    // The file says which build wrote it, so a replay that gives another trace can say why.
+    const written = JSON.parse(await readFile(replayLine![2]!, 'utf8')) as { build: { fingerprint: string; node: string } };
+    expect(written.build.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(written.build.node).toBe(process.version);
+    const replayOf = async (name: string, change: (record: Record<string, unknown>) => void) => {
+      const copy = JSON.parse(await readFile(replayLine![2]!, 'utf8')) as Record<string, unknown>;
+      copy.traceHash = '0123456789abcdef';
+      change(copy);
+      const path = join(directory, name);
+      await writeFile(path, JSON.stringify(copy));
+      return nasq(['replay', path, '--json']);
+    };
+    // The same build, another trace: the simulation is not deterministic, exit 1 whatever the verdict.
+    const same = await replayOf('same-build.json', () => {});
+    expect(same.code).toBe(1);
+    expect(JSON.parse(same.stdout)).toMatchObject({ verdict: 'invalid', replay: { sameHash: false, build: 'same', nondeterministic: true, recordedTraceHash: '0123456789abcdef' } });
+    const sameText = await nasq(['replay', join(directory, 'same-build.json')]);
+    expect(sameText.stdout).toMatch(/differs from the recorded 0123456789abcdef with the same build \([0-9a-f]{16}, Node\.js v[\d.]+\): the simulation is not deterministic/);
+    // Another build: a changed trace is no surprise; the run's own verdict decides the exit code.
+    const changed = await replayOf('other-build.json', (copy) => {
+      copy.build = { fingerprint: 'ffffffffffffffff', node: process.version };
+    });
+    expect(changed.code).toBe(3);
+    expect(JSON.parse(changed.stdout)).toMatchObject({ replay: { build: 'code-changed', nondeterministic: false } });
+    const otherNode = await replayOf('other-node.json', (copy) => {
+      copy.build = { ...written.build, node: 'v18.0.0' };
+    });
+    expect(otherNode.code).toBe(3);
+    expect(JSON.parse(otherNode.stdout)).toMatchObject({ replay: { build: 'node-changed', nondeterministic: false } });
+    const old = await replayOf('no-build.json', (copy) => {
+      delete copy.build;
+    });
+    expect(old.code).toBe(3);
+    expect(JSON.parse(old.stdout)).toMatchObject({ replay: { build: 'unknown', recordedBuild: null } });
   });
 
   it('rejects an unknown scenario, a malformed scenario file and bad options with exit code 2', async () => {

@@ -20,6 +20,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoadedScenario } from '../scenarios/index.js';
 import { formatRecord, type TraceRecord } from '../sim/trace.js';
+import { type BuildComparison, type BuildStamp, compareBuild, currentBuild } from './build.js';
 import { inThreadExecutor, poolExecutor, type FailureAnswer, type RunExecutor } from './check-executor.js';
 export type { RunExecutor } from './check-executor.js';
 import { settingsOf } from './check-worker.js';
@@ -105,6 +106,8 @@ export interface FailureRecord {
   readonly trace: string[];
   readonly replay: string[];
   readonly file: string;
+  /** The code and Node.js that made the run (absent in files written before it was kept). */
+  readonly build?: BuildStamp;
 }
 
 export interface ScenarioCheckResult {
@@ -513,6 +516,7 @@ async function writeFailure(loaded: LoadedScenario, options: CheckOptions, answe
     trace: evidence.trace,
     replay,
     file,
+    build: await currentBuild(),
   };
   await mkdir(directory, { recursive: true });
   await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
@@ -579,9 +583,18 @@ class OrderedEvents {
 }
 
 /** Runs a failure file's configuration again: same trace hash when nothing changed. */
-export async function replay(record: FailureRecord, runOptions?: RunOptions): Promise<{ outcome: RunOutcome; sameHash: boolean }> {
+export interface ReplayResult {
+  readonly outcome: RunOutcome;
+  readonly sameHash: boolean;
+  /** The file's build against this process's. */
+  readonly build: BuildComparison;
+  readonly currentBuild: BuildStamp;
+}
+
+export async function replay(record: FailureRecord, runOptions?: RunOptions): Promise<ReplayResult> {
   const outcome = await runScenario(record.config, runOptions);
-  return { outcome, sameHash: outcome.stats.traceHash === record.traceHash };
+  const build = await currentBuild();
+  return { outcome, sameHash: outcome.stats.traceHash === record.traceHash, build: compareBuild(record.build, build), currentBuild: build };
 }
 
 export function traceLines(records: readonly TraceRecord[]): string[] {
