@@ -252,4 +252,24 @@ describe('merging shard reports', () => {
     expect(() => mergeReports([])).toThrow(/no reports to merge/);
     expect(mergeReports([report(2, 2), report(1, 2)]).exitCode).toBe(0);
   });
+
+  it('refuses shards run by other code, and keeps the build of shards that agree (reports of an older nasq say none)', () => {
+    const built = (index: number, fingerprint?: string) => {
+      const member = report(index, 2);
+      return fingerprint === undefined ? member : { ...member, report: { ...member.report, build: { fingerprint, node: 'v20.0.0' } } };
+    };
+    expect(() => mergeReports([built(1, 'aaaaaaaaaaaaaaaa'), built(2, 'bbbbbbbbbbbbbbbb')])).toThrow(
+      /r2 was run by build bbbbbbbbbbbbbbbb, r1 by build aaaaaaaaaaaaaaaa: the shards of one check must run the same code/,
+    );
+    expect(mergeReports([built(1, 'aaaaaaaaaaaaaaaa'), built(2, 'aaaaaaaaaaaaaaaa')]).build).toEqual({ fingerprint: 'aaaaaaaaaaaaaaaa', node: 'v20.0.0' });
+    expect(mergeReports([built(1), built(2, 'aaaaaaaaaaaaaaaa')]).exitCode).toBe(0);
+  });
+
+  it('carries the build through the JSON report and reads it back', async () => {
+    const checked = await check({ scenarios: await resolveScenarios('smoke'), seeds: 1, seed: 3, workers: 1, failureDirectory: join(directory, 'build') }, () => 0);
+    expect(checked.build?.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    const json = JSON.parse(JSON.stringify(checkReportJson(checked))) as unknown;
+    expect(parseCheckReport(json, 'report.json').build).toEqual(checked.build);
+    expect(() => parseCheckReport({ ...(json as object), build: { fingerprint: 7 } }, 'report.json')).toThrow(/report\.json.*build: expected \{fingerprint, node\}/);
+  });
 });

@@ -146,6 +146,8 @@ export interface CheckReport {
   readonly seedsPerScenario?: number;
   /** The shard this report covers; absent: every run. */
   readonly shard?: Shard | undefined;
+  /** The code and Node.js that ran the check (absent in reports of an older nasq). */
+  readonly build?: BuildStamp;
 }
 
 /** A run gave two different traces from one configuration: the simulation is not deterministic. */
@@ -203,6 +205,7 @@ export async function checkOn(executor: RunExecutor, options: CheckOptions, wall
     exitCode: failures === 0 ? 0 : correctness ? 1 : 3,
     seedsPerScenario: options.seeds,
     shard: options.shard,
+    build: await currentBuild(),
   };
 }
 

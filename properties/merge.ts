@@ -36,6 +36,8 @@ export interface ShardSetMember {
   readonly seedsPerScenario: number | undefined;
   readonly scenarioNames: readonly string[];
   readonly shard: Shard | undefined;
+  /** The build that ran it, if the report says (older reports do not). */
+  readonly build?: { readonly fingerprint: string; readonly node: string } | undefined;
 }
 
 /**
@@ -45,6 +47,7 @@ export interface ShardSetMember {
 export function validateShardSet(members: readonly ShardSetMember[]): number[] {
   if (members.length === 0) throw new MergeError('no reports to merge: give the files or directories the shards wrote');
   const first = members[0]!;
+  const built = members.find((member) => member.build !== undefined);
   for (const member of members) {
     if (member.seed !== first.seed) throw new MergeError(`${member.source} is of seed ${member.seed}, ${first.source} of seed ${first.seed}: the shards of one check share its seed`);
     if (member.seedsPerScenario !== first.seedsPerScenario) {
@@ -52,6 +55,11 @@ export function validateShardSet(members: readonly ShardSetMember[]): number[] {
     }
     if (member.scenarioNames.join(',') !== first.scenarioNames.join(',')) {
       throw new MergeError(`${member.source} checks scenarios ${member.scenarioNames.join(', ')}; ${first.source} checks ${first.scenarioNames.join(', ')}: the shards of one check share --scenario`);
+    }
+    if (built !== undefined && member.build !== undefined && member.build.fingerprint !== built.build!.fingerprint) {
+      throw new MergeError(
+        `${member.source} was run by build ${member.build.fingerprint}, ${built.source} by build ${built.build!.fingerprint}: the shards of one check must run the same code (a job re-run after the code changed?)`,
+      );
     }
   }
   const count = first.shard?.count ?? 1;
@@ -79,6 +87,7 @@ export function mergeReports(inputs: readonly SourcedReport[]): CheckReport {
       seedsPerScenario: report.seedsPerScenario,
       scenarioNames: report.scenarios.map((result) => result.name),
       shard: report.shard,
+      build: report.build,
     })),
   );
   const ordered = order.map((position) => inputs[position]!);
@@ -96,6 +105,7 @@ export function mergeReports(inputs: readonly SourcedReport[]): CheckReport {
     exitCode: failures === 0 ? 0 : correctness ? 1 : 3,
     ...(first.report.seedsPerScenario === undefined ? {} : { seedsPerScenario: first.report.seedsPerScenario }),
     shard: undefined,
+    ...(first.report.build === undefined ? {} : { build: first.report.build }),
   };
 }
 

@@ -8,6 +8,7 @@
  * failure, and the whole failure record (`failure.record`, as in the failure file).
  */
 
+import type { BuildStamp } from './build.js';
 import type { CheckReport, FailureRecord, ScenarioCheckResult } from './check.js';
 import type { ExercisedTotals } from './exercised.js';
 import { runIndexOfPath, validateShard, type Shard } from './run-plan.js';
@@ -22,6 +23,7 @@ export function checkReportJson(report: CheckReport): Record<string, unknown> {
     exitCode: report.exitCode,
     ...(report.seedsPerScenario === undefined ? {} : { seedsPerScenario: report.seedsPerScenario }),
     ...(report.shard === undefined ? {} : { shard: report.shard }),
+    ...(report.build === undefined ? {} : { build: report.build }),
     scenarios: report.scenarios.map((result) => ({
       name: result.name,
       source: result.source,
@@ -140,7 +142,16 @@ export function parseCheckReport(value: unknown, source: string): CheckReport {
     exitCode,
     ...(isNumber(value['seedsPerScenario']) ? { seedsPerScenario: value['seedsPerScenario'] } : {}),
     shard,
+    // Reports of an older nasq have none.
+    ...(value['build'] === undefined ? {} : { build: buildOf(value['build'], `${where}.build`) }),
   };
+}
+
+function buildOf(value: unknown, where: string): BuildStamp {
+  if (!isRecord(value) || typeof value['fingerprint'] !== 'string' || typeof value['node'] !== 'string') {
+    throw new ReportFormatError(`${where}: expected {fingerprint, node} (strings), got ${JSON.stringify(value)?.slice(0, 80)}`);
+  }
+  return { fingerprint: value['fingerprint'], node: value['node'] };
 }
 
 function exercisedTotals(value: unknown, where: string): ExercisedTotals {

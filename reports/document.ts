@@ -157,6 +157,8 @@ export interface CheckSection {
   readonly seedsPerScenario?: number;
   /** The shard of the check this report covers (`--shard I/N`); absent: every run. */
   readonly shard?: { readonly index: number; readonly count: number };
+  /** The code and Node.js that ran the check (absent in reports of an older nasq). */
+  readonly build?: { readonly fingerprint: string; readonly node: string };
 }
 
 export function exitCodeOfRun(failedKind: string | null | undefined): number {
@@ -349,6 +351,7 @@ export class CheckReportBuilder {
       exitCode: report.exitCode,
       ...(report.seedsPerScenario === undefined ? {} : { seedsPerScenario: report.seedsPerScenario }),
       ...(report.shard === undefined ? {} : { shard: report.shard }),
+      ...(report.build === undefined ? {} : { build: report.build }),
       scenarios: report.scenarios.map((result): ScenarioSection => {
         const accumulator = this.scenarios.get(result.name);
         const histograms =

@@ -65,6 +65,9 @@ describe('merging report documents', () => {
     const wholeSection = whole.check!.scenarios[0]!;
     expect(merged.exitCode).toBe(3);
     expect(merged.check!.exitCode).toBe(3);
+    // Every shard ran this build, and the merged document says so.
+    expect(merged.check!.build).toEqual(whole.check!.build);
+    expect(merged.check!.build?.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(section.failure).toEqual({ ...wholeSection.failure!, file: section.failure!.file });
     const failureRun = Number(wholeSection.failure!.fastCheck.path.split(':')[0]);
     expect(failureRun, 'a failure past run 0').toBeGreaterThan(0);

@@ -34,6 +34,7 @@ export function mergeCheckDocuments(inputs: readonly SourcedDocument[], fields: 
       seedsPerScenario: section.seedsPerScenario,
       scenarioNames: section.scenarios.map((scenario) => scenario.name),
       shard: section.shard,
+      build: section.build,
     })),
   );
   const ordered = order.map((position) => sections[position]!);
@@ -51,6 +52,7 @@ export function mergeCheckDocuments(inputs: readonly SourcedDocument[], fields: 
     exitCode,
     scenarios,
     ...(first.seedsPerScenario === undefined ? {} : { seedsPerScenario: first.seedsPerScenario }),
+    ...(first.build === undefined ? {} : { build: first.build }),
   };
   const title = `nasq check (${ordered.length} shard${ordered.length > 1 ? 's' : ''} merged): ${failures === 0 ? 'all properties hold' : `${failures} scenario(s) failed`}`;
   return documentOf('check', { title, command: fields.command, exitCode, generatedAt: fields.generatedAt }, { check });
