@@ -52,7 +52,21 @@ export interface PlainRunOptions {
   readonly createServer?: (scheduler: Scheduler, trace: Trace, options: ServerOptions | undefined) => SimServer;
 }
 
-export interface PlainRunResult {
+/** What the clients of a plain workload did, summed. */
+export interface PlainWorkloadTally {
+  /** Messages whose send returned. */
+  readonly sent: number;
+  /** Acks that returned, and messages acked more than once / never. */
+  readonly acked: number;
+  readonly duplicates: number;
+  readonly missing: number;
+  /** Sends refused with QUEUE_FULL (retried after a receive). */
+  readonly queueFull: number;
+  /** Header lock cycles of all clients. */
+  readonly cycles: number;
+}
+
+export interface PlainRunResult extends PlainWorkloadTally {
   readonly seed: RunSeed;
   readonly clients: number;
   readonly messages: number;
@@ -64,16 +78,6 @@ export interface PlainRunResult {
   readonly fsOps: number;
   /** Clock port calls (sleeps, waits on the notification file). */
   readonly clockOps: number;
-  /** Messages whose send returned. */
-  readonly sent: number;
-  /** Acks that returned, and messages acked more than once / never. */
-  readonly acked: number;
-  readonly duplicates: number;
-  readonly missing: number;
-  /** Sends refused with QUEUE_FULL (retried after a receive). */
-  readonly queueFull: number;
-  /** Header lock cycles of all clients. */
-  readonly cycles: number;
   readonly traceHash: string;
   readonly traceRecords: number;
   /** Wall time of the simulation (setup included), ms. */
@@ -106,15 +110,6 @@ function parseBody(body: Uint8Array): [number, number] {
   return [sender, number];
 }
 
-/** What the clients of a plain workload did, summed. */
-export interface PlainWorkloadTally {
-  readonly sent: number;
-  readonly acked: number;
-  readonly duplicates: number;
-  readonly missing: number;
-  readonly queueFull: number;
-  readonly cycles: number;
-}
 
 export interface PlainWorkload {
   /** Client `index`'s program (0 to clients - 1), on its ports; the queue must exist. */
