@@ -12,6 +12,7 @@ import { caseDefect, conformanceCases } from '../conformance/cases.js';
 import { formatComparisons } from '../conformance/compare.js';
 import { ConformanceSetupError, conformanceFile, observeSamba, recordedObservations, type ServerObservations } from '../conformance/samba.js';
 import { compareWithServer } from '../conformance/sim-driver.js';
+import { raceWaiters, simulateWaiterRace, tallyRace, waiterRaceCase } from '../conformance/waiter-race.js';
 import { UsageError, parsePositiveInteger } from './durations.js';
 import type { Output } from './output.js';
 
@@ -22,6 +23,7 @@ interface ConformanceArguments {
   python?: string;
   port: string;
   json: boolean;
+  waiterRace?: string;
 }
 
 export function conformanceCommand(yargs: Argv): Argv {
@@ -31,7 +33,11 @@ export function conformanceCommand(yargs: Argv): Argv {
     .option('smbd', { type: 'string', describe: 'the smbd program (default: smbd on PATH)' })
     .option('python', { type: 'string', describe: 'a Python 3 with impacket (default: python3, else /usr/bin/python3)' })
     .option('port', { type: 'string', default: '4455', describe: 'loopback port for the Samba server' })
-    .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' });
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+    .option('waiter-race', {
+      type: 'string',
+      describe: 'instead of the cases: N rounds of four waiters for one freed lock, and who was granted it first, on the simulated share (FIFO and randomLockWaiterOrder) and with --samba on Samba',
+    });
 }
 
 export async function runConformance(argv: ConformanceArguments, output: Output): Promise<void> {
@@ -42,6 +48,11 @@ export async function runConformance(argv: ConformanceArguments, output: Output)
   for (const entry of conformanceCases) {
     const defect = caseDefect(entry);
     if (defect !== undefined) throw new Error(`conformance: ${defect}`);
+  }
+  if (argv.waiterRace !== undefined) {
+    if (argv.record !== undefined) throw new UsageError('--record: not with --waiter-race (a measurement, not observations to compare)');
+    await runWaiterRace(parsePositiveInteger(argv.waiterRace, '--waiter-race', 10_000), argv, port, output);
+    return;
   }
   let observations: ServerObservations;
   try {
@@ -72,4 +83,34 @@ export async function runConformance(argv: ConformanceArguments, output: Output)
     ].join('\n'),
   );
   if (failing.length > 0) output.exitCode(1);
+}
+
+/** `--waiter-race N`: who gets a freed lock first, on the simulated share and, with --samba, on Samba. */
+async function runWaiterRace(rounds: number, argv: ConformanceArguments, port: number, output: Output): Promise<void> {
+  const cases = Array.from({ length: rounds }, (_, round) => waiterRaceCase(round));
+  let samba: { server: string; tally: Record<string, number> } | undefined;
+  if (argv.samba) {
+    try {
+      const observed = await observeSamba(cases, { port, today: new Date().toISOString().slice(0, 10), ...(argv.smbd === undefined ? {} : { smbd: argv.smbd }), ...(argv.python === undefined ? {} : { python: argv.python }) });
+      samba = { server: observed.server, tally: tallyRace(observed.cases.map((entry) => entry.observed)) };
+    } catch (error) {
+      if (!(error instanceof ConformanceSetupError)) throw error;
+      process.stderr.write(`nasq conformance: ${error.message}\n`);
+      output.exitCode(2);
+      return;
+    }
+  }
+  const fifo = await simulateWaiterRace(rounds, false);
+  const random = await simulateWaiterRace(rounds, true);
+  const line = (label: string, tally: Record<string, number>): string => `  ${label.padEnd(40)} ${Object.entries(tally).map(([waiter, count]) => `${waiter} ${count}`).join(', ')}`;
+  output.result(
+    argv.json,
+    { rounds, waiters: [...raceWaiters], firstGranted: { simulatorFifo: fifo, simulatorRandom: random, ...(samba === undefined ? {} : { samba: samba.tally, server: samba.server }) } },
+    [
+      `nasq conformance --waiter-race: ${rounds} rounds; ${raceWaiters.join(', ')} ask for a held lock in that order, one step apart; who is granted it first when it frees:`,
+      ...(samba === undefined ? [] : [line(samba.server, samba.tally)]),
+      line('simulated share, first in first out', fifo),
+      line('simulated share, randomLockWaiterOrder', random),
+    ].join('\n'),
+  );
 }

@@ -60,7 +60,7 @@ export interface ConformanceCase {
    * Options of the simulated share for this case, where the real server's behaviour is one of
    * the simulator's modes (a disconnected durable handle purged by another open).
    */
-  readonly simServer?: { readonly purgeDisconnectedOnOpen?: boolean; readonly durableLocksNeedSoleOpen?: boolean };
+  readonly simServer?: { readonly purgeDisconnectedOnOpen?: boolean; readonly durableLocksNeedSoleOpen?: boolean; readonly randomLockWaiterOrder?: boolean };
 }
 
 const ok = 'STATUS_SUCCESS';

@@ -188,4 +188,16 @@ describe('nasq conformance', () => {
     expect(record.code).toBe(2);
     expect(record.stderr).toContain('--record: only with --samba');
   });
+
+  it('--waiter-race N measures who gets a freed lock first on the simulated share (and --samba on Samba); a bad N exits 2', async () => {
+    const race = await nasq('conformance', '--waiter-race', '16', '--json');
+    expect(race.code).toBe(0);
+    const report = JSON.parse(race.stdout) as { rounds: number; firstGranted: { simulatorFifo: Record<string, number>; simulatorRandom: Record<string, number> } };
+    expect(report.rounds).toBe(16);
+    expect(report.firstGranted.simulatorFifo).toEqual({ B: 16, C: 0, D: 0, E: 0 });
+    expect(Object.values(report.firstGranted.simulatorRandom).reduce((sum, count) => sum + count, 0)).toBe(16);
+    const bad = await nasq('conformance', '--waiter-race', 'many');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--waiter-race: expected an integer from 1 to 10000, got "many"');
+  });
 });
