@@ -82,9 +82,9 @@ export interface ServerOptions {
    * Grant blocking lock requests in a random order (drawn from the run's seed) instead of first
    * in, first out. SMB leaves the order open; Samba's waiters race for a freed lock (of four
    * waiters, the first asker got it in 32 of 120 rounds: `nasq conformance --samba --waiter-race`,
-   * docs/conformance.md), so an engine must not need fairness from the share. Each new waiter takes a uniformly random place in the queue, which
-   * makes the queue a uniformly random order of the waiters. Default false (FIFO, as
-   * cifs-nas-model.md chooses).
+   * docs/conformance.md), so an engine must not need fairness from the share. Each new waiter
+   * takes a uniformly random place in the queue, which makes the queue a uniformly random order of
+   * the waiters. Default false (FIFO, as cifs-nas-model.md chooses).
    */
   readonly randomLockWaiterOrder?: boolean;
   /** Milliseconds since the epoch at virtual time 0 (the server's clock). Default 2026-01-01T00:00:00Z. */
