@@ -35,7 +35,7 @@ export function capacityCommand(yargs: Argv): Argv {
       type: 'string',
       array: true,
       default: [],
-      describe: 'faults during the whole sweep, compared with the healthy share: disk-failure (a degraded RAID), rebuild, or KIND[:name=value,...][+KIND...]',
+      describe: 'faults during the whole sweep, compared with the healthy share: disk-failure (a degraded RAID), rebuild, racing-waiters (lock waiters granted in a random order, as on Samba), or KIND[:name=value,...][+KIND...]',
     })
     .option('seed', { type: 'number', default: 1, describe: 'simulation seed' })
     .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' });

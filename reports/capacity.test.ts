@@ -86,7 +86,21 @@ describe('capacity sweep', () => {
     expect(parseWhatIf('failover:at=2000,for=5000').faults[0]).toMatchObject({ kind: 'failover', target: 'server', atMs: 2_000, durationMs: 5_000 });
     expect(() => parseWhatIf('failover:at=-1')).toThrow(/at takes ms >= 0/);
     expect(() => parseWhatIf('meteor')).toThrow(CapacityUsageError);
-    expect(() => parseWhatIf('meteor')).toThrow(/unknown fault "meteor"; expected disk-failure, rebuild or a fault kind/);
+    expect(() => parseWhatIf('meteor')).toThrow(/unknown fault "meteor"; expected disk-failure, rebuild, racing-waiters or a fault kind/);
     expect(() => parseWhatIf('disk-failure:disk')).toThrow(/expected name=value/);
+  });
+
+  it('racing-waiters: a share whose lock waiters race (no fault), alone or with faults; it costs the engine at 64 clients', async () => {
+    expect(parseWhatIf('racing-waiters')).toEqual({ name: 'racing-waiters', faults: [], server: { randomLockWaiterOrder: true } });
+    const both = parseWhatIf('racing-waiters+disk-failure');
+    expect(both.server).toEqual({ randomLockWaiterOrder: true });
+    expect(both.faults.map((fault) => fault.kind)).toEqual(['disk-failure']);
+    expect(() => parseWhatIf('racing-waiters:x=1')).toThrow(/racing-waiters takes no parameters/);
+    const result = await runCapacity({ profiles: ['lan-nvram'], clients: [64], durationMs: 3_000, whatIf: [parseWhatIf('racing-waiters')] }, () => 0);
+    const [fair, racing] = result.series.map((series) => series.points[0]!);
+    // Out-of-order grants cost this engine: the lock is held longer per cycle, and the tail of
+    // lock waits grows (docs/reports.md).
+    expect(racing!.lock.holdMeanMs).toBeGreaterThan(fair!.lock.holdMeanMs);
+    expect(racing!.lock.waitP99Ms).toBeGreaterThan(2 * fair!.lock.waitP99Ms);
   });
 });

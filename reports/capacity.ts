@@ -43,6 +43,8 @@ export interface WhatIf {
   /** As given on the command line, e.g. 'disk-failure' or 'disk-slow:stallMs=2000'. */
   readonly name: string;
   readonly faults: readonly NemesisFault[];
+  /** Options of the share for the whole point (racing-waiters: randomLockWaiterOrder). */
+  readonly server?: { readonly randomLockWaiterOrder: boolean };
 }
 
 export interface CapacityOptions {
@@ -161,6 +163,9 @@ const neverMs = 1e9;
  * - disk-failure: a disk of the array fails at the start; no spare during the point (degraded);
  * - rebuild: a disk fails and a spare rebuilds throughout the point (degraded and rebuilding).
  * Any other fault kind is taken as is, with its default parameters (a range means its middle).
+ * And one that is not a fault but a rule of the share:
+ * - racing-waiters: the share grants lock waiters in a random order, as Samba's racing waiters
+ *   may (randomLockWaiterOrder; docs/conformance.md), instead of first in, first out.
  */
 const presets: Readonly<Record<string, { kind: FaultKind; parameters: Record<string, number | boolean | string> }>> = {
   'disk-failure': { kind: 'disk-failure', parameters: { disk: 0, spareAfterMs: neverMs, rebuildMs: neverMs } },
@@ -175,12 +180,18 @@ const presets: Readonly<Record<string, { kind: FaultKind; parameters: Record<str
  */
 export function parseWhatIf(text: string): WhatIf {
   const faults: NemesisFault[] = [];
+  let server: WhatIf['server'];
   for (const [index, part] of text.split('+').entries()) {
     const [head = '', parameterText] = part.split(':', 2);
+    if (head === 'racing-waiters') {
+      if (parameterText !== undefined) throw new CapacityUsageError(`--what-if: racing-waiters takes no parameters, got ${JSON.stringify(part)}`);
+      server = { randomLockWaiterOrder: true };
+      continue;
+    }
     const preset = presets[head];
     const kind = (preset?.kind ?? head) as FaultKind;
     if (!(faultKinds as readonly string[]).includes(kind)) {
-      throw new CapacityUsageError(`--what-if: unknown fault ${JSON.stringify(head)}; expected disk-failure, rebuild or a fault kind (${faultKinds.join(', ')})`);
+      throw new CapacityUsageError(`--what-if: unknown fault ${JSON.stringify(head)}; expected disk-failure, rebuild, racing-waiters or a fault kind (${faultKinds.join(', ')})`);
     }
     const parameters: Record<string, number | boolean | string> = {};
     for (const [name, value] of Object.entries(defaultFaultParameters(kind))) {
@@ -203,7 +214,7 @@ export function parseWhatIf(text: string): WhatIf {
     }
     faults.push({ kind, atMs: timing.at, durationMs: timing.for, target: serverFaultKinds.has(kind) ? 'server' : 'all-clients', choice: index, parameters });
   }
-  return { name: text, faults };
+  return { name: text, faults, ...(server === undefined ? {} : { server }) };
 }
 
 function middleOf(value: unknown): number | boolean | string | undefined {
@@ -294,6 +305,7 @@ export async function runPoint(point: PointOptions, onFraction: (fraction: numbe
     latency: new ProfileLatency(point.linkMBps === undefined ? resolveProfile(point.profile) : withLinkMBps(resolveProfile(point.profile), point.linkMBps)),
     clientErrors: 'record',
     trace: { windowSize: 0, observer: recorder.traceObserver },
+    ...(point.whatIf?.server === undefined ? {} : { server: point.whatIf.server }),
   });
   const history = new History({ nowMs: () => simulation.nowMs, tracePosition: () => simulation.trace.count });
   recorder.attach(simulation, history);
