@@ -112,6 +112,8 @@ export class KernelTransaction {
   prefixBytesNeeded = 0;
   /** Port calls this transaction made (reads and writes), for diagnostics. */
   commits = 0;
+  /** Slots per slot-area read (options.readAheadSlots, or more after `readAheadAtLeast`). */
+  private readAheadSlots: number;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -128,6 +130,7 @@ export class KernelTransaction {
     this.copyInForce = copy;
     this.committedBytes = journalBytes;
     this.committedChecksumsTrusted = imagesSealed;
+    this.readAheadSlots = Math.max(1, options.readAheadSlots);
     for (let index = 0; index < journalOffsets.length; index += 1) {
       this.committedAt.set(journalOffsets[index]!, journalAt + index * slotSize);
     }
@@ -194,7 +197,7 @@ export class KernelTransaction {
     // The window is the aligned block of `readAheadSlots` slots around the wanted one, not the
     // slots after it: a batch walks the empty stack in either direction (acks push in order, so
     // the next batch pops in reverse), and an aligned block serves both with one read.
-    const window = Math.max(1, this.options.readAheadSlots);
+    const window = this.readAheadSlots;
     const index = (offset - slotsOffset) / slotSize;
     const firstIndex = index - (index % window);
     const count = Math.min(window, this.header.totalSlots - firstIndex);
@@ -216,6 +219,14 @@ export class KernelTransaction {
       if (slotDefect(bytes, at, neighbour) === undefined) this.diskCache.set(neighbour, decodeSoundSlot(bytes, at));
     }
     return wanted;
+  }
+
+  /**
+   * Reads at least `slots` slots per slot-area read from now on in this transaction: for a walk
+   * along a list, whose slots lie anywhere, where one wider read saves many narrow ones.
+   */
+  readAheadAtLeast(slots: number): void {
+    this.readAheadSlots = Math.max(this.readAheadSlots, Math.floor(slots));
   }
 
   /** Records a new image of a slot for this cycle. */

@@ -83,6 +83,23 @@ describe('claim 2: a time queue whose priority is the delivery time', () => {
     expect(late!.deliverAt).toBe(now + 5_000);
   });
 
+  it('places a message due before the tail with a few wide reads, not a read per message it walks past', async () => {
+    const queue = await memoryQueue({ slots: 128 });
+    const counting = countingFileSystem(queue.fs);
+    // Few images per commit: the slots go to the slot area, where the walk must read them.
+    const client = await queue.open({ journalSoftLimit: 2 }, counting);
+    const now = queue.clock.now();
+    for (let index = 0; index < 60; index += 1) await client.send(`m${index}`, { deliverAt: now + 1_000 + 2 * index });
+    counting.reset();
+    // Due between m49 and m50: the send walks the unread list from its head past 50 messages.
+    await client.send('late-comer', { deliverAt: now + 1_099 });
+    expect(counting.counts.get('read') ?? 0).toBeLessThanOrEqual(4);
+    await queue.clock.advance(2_000);
+    const order = (await client.receiveBatch(100)).map((delivery) => text(delivery.body));
+    expect(order).toHaveLength(61);
+    expect(order.slice(48, 52)).toEqual(['m48', 'm49', 'late-comer', 'm50']);
+  });
+
   it('wakes a waiting receiver at the head message delivery time', async () => {
     const queue = await memoryQueue();
     const client = await queue.open({ pollIntervalMs: 60_000 });

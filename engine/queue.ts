@@ -965,7 +965,10 @@ export class QueueClient {
       header.firstUnreadPriority = image.priority;
       return true;
     }
-    // Somewhere in the middle: walk from the head (bounded by the count).
+    // Somewhere in the middle: walk from the head (bounded by the count). The list's slots lie
+    // anywhere in the slot area, so the walk reads wide windows (one read for many steps; on a
+    // share whose lock waiters race, sends often land before the tail: docs/reports.md).
+    transaction.readAheadAtLeast(unreadWalkReadAheadSlots);
     let before = head;
     for (let step = 0; ; step += 1) {
       if (step >= header.unreadCount || before.next === noOffset) throw corruptList('unread', before.offset);
@@ -1103,6 +1106,9 @@ export class QueueClient {
 
 /** Session losses between two opens of the kernel: one per failed call at most. */
 const maximumStaleHandles = 4;
+
+/** Slots per read while a send walks the unread list (64 slots: 8 KiB, one block of a NAS read). */
+const unreadWalkReadAheadSlots = 64;
 
 function corruptList(list: string, offset: number): NasqError {
   return new NasqError('CORRUPT', `the ${list} list is inconsistent at slot ${offset}`, { details: { structure: 'list', list, offset } });
