@@ -223,7 +223,7 @@ export class KernelTransaction {
 
   /**
    * Reads at least `slots` slots per slot-area read from now on in this transaction: for a walk
-   * along a list, whose slots lie anywhere, where one wider read saves many narrow ones.
+   * along a list, whose slots are not in order, where one wider read saves many narrow ones.
    */
   readAheadAtLeast(slots: number): void {
     this.readAheadSlots = Math.max(this.readAheadSlots, Math.floor(slots));

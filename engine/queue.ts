@@ -965,9 +965,10 @@ export class QueueClient {
       header.firstUnreadPriority = image.priority;
       return true;
     }
-    // Somewhere in the middle: walk from the head (bounded by the count). The list's slots lie
-    // anywhere in the slot area, so the walk reads wide windows (one read for many steps; on a
-    // share whose lock waiters race, sends often land before the tail: docs/reports.md).
+    // Somewhere in the middle: walk from the head (bounded by the count). The list's slots are
+    // not in list order but lie near each other (they come off the empty stack), so the walk
+    // reads wide windows: one read for many steps (on a share whose lock waiters race, sends
+    // often land before the tail: docs/reports.md).
     transaction.readAheadAtLeast(unreadWalkReadAheadSlots);
     let before = head;
     for (let step = 0; ; step += 1) {
