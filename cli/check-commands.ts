@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { checkerDescriptions, checkerNames } from '../properties/checkers.js';
 import { check, replay, workersMax, type FailureRecord, type ReplayResult, type ScenarioCheckResult } from '../properties/check.js';
-import { nominalConfig } from '../properties/config.js';
+import { nominalConfig, shareRulesOf } from '../properties/config.js';
 import { describeNeverExercised, formatExercised } from '../properties/exercised.js';
 import { formatOperation } from '../properties/history.js';
 import { checkReportJson, describeShrunk } from '../properties/report-json.js';
@@ -210,6 +210,7 @@ function printOutcome(outcome: RunOutcome, argv: { history: boolean; json: boole
     );
     const exercised = Object.entries(outcome.exercised).map(([name, count]) => `${name} ${count}`);
     if (exercised.length > 0) output.line(`  exercised: ${exercised.join(', ')}`);
+    for (const rule of shareRulesOf(outcome.config)) output.line(`  share: ${rule}`);
     for (const fault of outcome.nemesis.injected) output.line(`  fault: ${fault.timeMs.toFixed(3)} ms ${fault.phase} ${fault.kind} ${fault.target}`);
     for (const result of outcome.results) output.line(`  ${result.validity.padEnd(7)} ${result.checker}: ${result.explanation}`);
     if (argv.history) for (const operation of outcome.history.operations) output.line(`  ${formatOperation(operation)}`);

@@ -237,3 +237,12 @@ export function nominalConfig(scenario: Scenario, simulationSeed: number): RunCo
     randomLockWaiterOrder: firstBoolean(options.randomLockWaiterOrder),
   };
 }
+
+/** The share's rules a run chose where they differ from the default, in words (empty: the defaults). */
+export function shareRulesOf(config: Pick<RunConfig, 'durableLocksNeedSoleOpen' | 'randomLockWaiterOrder'>): string[] {
+  const rules: string[] = [];
+  if (config.randomLockWaiterOrder === true) rules.push('lock waiters granted in a random order');
+  if (config.durableLocksNeedSoleOpen === true) rules.push("durable locks kept only for a sole opener (Samba's rule)");
+  return rules;
+}
+

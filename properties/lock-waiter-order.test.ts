@@ -8,7 +8,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../scenarios/schema.js';
-import { nominalConfig } from './config.js';
+import type { FailureRecord } from './check.js';
+import { nominalConfig, shareRulesOf } from './config.js';
+import { describeShrunk } from './report-json.js';
 import { runScenario } from './run.js';
 
 function scenario(randomLockWaiterOrder: boolean | boolean[]) {
@@ -42,6 +44,16 @@ describe("the share's order of lock waiters in a scenario", () => {
     expect(queuedAhead.fifo).toBe(0);
     // Roughly half of the waiters that found others queued go somewhere ahead of the last place.
     expect(queuedAhead.random).toBeGreaterThan(contended.random / 10);
+  });
+
+  it('names the share\'s rules a run chose (nasq run and the smallest failing run say them), none by default', () => {
+    expect(shareRulesOf(nominalConfig(scenario(false), 1))).toEqual([]);
+    const racing = nominalConfig(scenario(true), 1);
+    expect(shareRulesOf(racing)).toEqual(['lock waiters granted in a random order']);
+    expect(shareRulesOf({ ...racing, durableLocksNeedSoleOpen: true })).toEqual(['lock waiters granted in a random order', "durable locks kept only for a sole opener (Samba's rule)"]);
+    const failure = { config: racing, operations: [], shrinkSteps: 3, summary: { sendsOk: 5, acksOk: 4 } } as unknown as FailureRecord;
+    expect(describeShrunk(failure)).toMatch(/0 faults \(none\), share: lock waiters granted in a random order, after 3 shrink runs/);
+    expect(describeShrunk({ ...failure, config: nominalConfig(scenario(false), 1) })).not.toMatch(/share:/);
   });
 
   it('refuses an order that is not a boolean, saying what was expected', () => {

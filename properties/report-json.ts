@@ -10,6 +10,7 @@
 
 import type { BuildStamp } from './build.js';
 import type { CheckReport, FailureRecord, ScenarioCheckResult } from './check.js';
+import { shareRulesOf } from './config.js';
 import type { ExercisedTotals } from './exercised.js';
 import { runIndexOfPath, validateShard, type Shard } from './run-plan.js';
 
@@ -55,7 +56,9 @@ export function checkReportJson(report: CheckReport): Record<string, unknown> {
 /** One line about the smallest failing run. */
 export function describeShrunk(failure: FailureRecord): string {
   const { config, summary } = failure;
-  return `${config.senders} senders, ${config.receivers} receivers, ${config.messages} messages, ${failure.operations.length} operations named, ${config.faults.length} faults (${config.faults.map((fault) => fault.kind).join(', ') || 'none'}), after ${failure.shrinkSteps} shrink runs; ${summary.sendsOk} sent, ${summary.acksOk} acked`;
+  const rules = shareRulesOf(config);
+  const share = rules.length === 0 ? '' : `, share: ${rules.join('; ')}`;
+  return `${config.senders} senders, ${config.receivers} receivers, ${config.messages} messages, ${failure.operations.length} operations named, ${config.faults.length} faults (${config.faults.map((fault) => fault.kind).join(', ') || 'none'})${share}, after ${failure.shrinkSteps} shrink runs; ${summary.sendsOk} sent, ${summary.acksOk} acked`;
 }
 
 /** A report that cannot be read back (says which file and what is wrong). */
