@@ -11,6 +11,9 @@
  * at a time, as in the simulator, so every client makes exactly the calls it made in the
  * recording; a call that differs from the recorded one (another method) stops the replay with an
  * error, and the run must end with every message acked once.
+ *
+ * The same recording keeps each client's file-system calls with their arguments, which the
+ * benchmark's ceiling (bench/sim.ts) replays on a share that does nothing.
  */
 
 import { assert } from '../engine/errors.js';
@@ -25,7 +28,23 @@ interface Answer {
   readonly value: unknown;
 }
 
-export interface RecordedAnswers {
+export type Method = keyof FileSystem;
+
+/** A file-system call as a client made it. */
+export interface RecordedCall {
+  readonly method: Method;
+  /** Arguments; a handle argument is `{ handle: n }`, the n-th handle the client opened. */
+  readonly args: unknown[];
+}
+
+export interface HandleReference {
+  readonly handle: number;
+}
+
+/** The methods whose result is a handle later calls name. */
+export const handleMethods = new Set<Method>(['open', 'watch']);
+
+export interface RecordedRun {
   readonly clients: number;
   readonly messages: number;
   readonly receiveWaitMs: number;
@@ -33,6 +52,8 @@ export interface RecordedAnswers {
   readonly answers: readonly Answer[];
   /** Each client's clock readings (`now()`), in its order. */
   readonly clockReadings: readonly (readonly number[])[];
+  /** Each client's file-system calls, in its order. */
+  readonly calls: readonly (readonly RecordedCall[])[];
 }
 
 const receiveWaitMs = 1_000;
@@ -42,19 +63,29 @@ function keep(value: unknown): unknown {
   return value instanceof Uint8Array ? value.slice() : value;
 }
 
-/** Runs a plain workload on the simulated share and records every answer its clients got. */
-export async function recordAnswers(seed: number, clients: number, messages: number): Promise<RecordedAnswers> {
+/** Runs a plain workload on the simulated share and records every call its clients made and every answer they got. */
+export async function recordEngineRun(seed: number, clients: number, messages: number): Promise<RecordedRun> {
   const answers: Answer[] = [];
   const clockReadings: number[][] = Array.from({ length: clients }, () => []);
+  const calls: RecordedCall[][] = Array.from({ length: clients }, () => []);
   const wrapPorts = (ports: Ports, client: number): Ports => {
+    const handles = new Map<unknown, number>();
     const fs = new Proxy(ports.fs, {
       get(target, property) {
         const method = Reflect.get(target, property) as unknown;
         if (typeof method !== 'function') return method;
-        const name = String(property);
+        const name = property as Method;
         return async (...args: unknown[]) => {
+          calls[client]!.push({
+            method: name,
+            args: args.map((argument) => {
+              const handle = typeof argument === 'object' && argument !== null ? handles.get(argument) : undefined;
+              return handle === undefined ? argument : ({ handle } satisfies HandleReference);
+            }),
+          });
           try {
             const value = await (method as (...parameters: unknown[]) => Promise<unknown>).apply(target, args);
+            if (handleMethods.has(name)) handles.set(value, handles.size);
             answers.push({ client, method: name, ok: true, value: keep(value) });
             return value;
           } catch (error) {
@@ -85,7 +116,7 @@ export async function recordAnswers(seed: number, clients: number, messages: num
   };
   const result = await runPlainWorkload({ seed, clients, messages, receiveWaitMs, wrapPorts });
   assert(result.missing === 0 && result.duplicates === 0, 'engine alone: the recorded run lost or repeated a message');
-  return { clients, messages, receiveWaitMs, answers, clockReadings };
+  return { clients, messages, receiveWaitMs, answers, clockReadings, calls };
 }
 
 interface Pending {
@@ -99,7 +130,7 @@ interface Pending {
  * Replays the recorded answers to the same client programs; returns the port calls made (those
  * of `sim.fsOpsPerSec`: file-system calls, not clock waits) and the wall time.
  */
-export async function replayAnswers(recorded: RecordedAnswers): Promise<{ fsOps: number; wallMs: number }> {
+export async function replayAnswers(recorded: RecordedRun): Promise<{ fsOps: number; wallMs: number }> {
   const { answers, clients } = recorded;
   const pending: (Pending | null)[] = new Array<Pending | null>(clients).fill(null);
   const readings = recorded.clockReadings.map(() => 0);

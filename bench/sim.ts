@@ -28,10 +28,10 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ByteRange, FileHandle, FileSystem, LockOptions, OpenOptions, Ports, WatchFilter, WatchHandle, WriteFileOptions } from '../engine/ports.js';
+import type { ByteRange, FileHandle, LockOptions, OpenOptions, WatchFilter, WriteFileOptions } from '../engine/ports.js';
 import { EventQueue, type EventHandler, SimEvent } from '../sim/event-queue.js';
 import { createNullServer } from '../sim/null-server.js';
-import { recordAnswers, replayAnswers } from './engine-alone.js';
+import { type HandleReference, type RecordedCall, handleMethods, recordEngineRun, replayAnswers } from './engine-alone.js';
 import { runPlainWorkload } from '../sim/plain-run.js';
 import { Simulation } from '../sim/simulation.js';
 import { median, round, type Figures, type Suite } from './harness.js';
@@ -111,59 +111,10 @@ export async function engineRun(seed: number): Promise<{ fsOps: number; wallMs: 
 }
 
 // ---------------------------------------------------------------------------------------------
-// The ceiling: record the port calls of an engine run, replay them on the null server.
+// The ceiling: the port calls of a recorded engine run (bench/engine-alone.ts), replayed on the
+// null server.
 
-type Method = keyof FileSystem;
-
-interface RecordedCall {
-  readonly method: Method;
-  /** Arguments; a handle argument is `{ handle: n }`, the n-th handle the client opened. */
-  readonly args: unknown[];
-}
-
-interface HandleReference {
-  readonly handle: number;
-}
-
-const handleMethods = new Set<Method>(['open', 'watch']);
-
-/** A file system that forwards every call and records it (with handles numbered). */
-function recordingFileSystem(inner: FileSystem, calls: RecordedCall[]): FileSystem {
-  const handles = new Map<FileHandle | WatchHandle, number>();
-  return new Proxy(inner, {
-    get(target, property) {
-      const value = Reflect.get(target, property) as unknown;
-      if (typeof value !== 'function') return value;
-      const method = property as Method;
-      return async (...args: unknown[]) => {
-        calls.push({
-          method,
-          args: args.map((argument) => {
-            const handle = typeof argument === 'object' && argument !== null ? handles.get(argument as FileHandle) : undefined;
-            return handle === undefined ? argument : ({ handle } satisfies HandleReference);
-          }),
-        });
-        const result = (await (value as (...parameters: unknown[]) => Promise<unknown>).apply(target, args)) as FileHandle;
-        if (handleMethods.has(method)) handles.set(result, handles.size);
-        return result;
-      };
-    },
-  });
-}
-
-/** The port calls of every worker of one engine run, in each worker's order. */
-export async function recordEngineCalls(seed: number): Promise<RecordedCall[][]> {
-  const perClient: RecordedCall[][] = Array.from({ length: benchmarkClients }, () => []);
-  await runPlainWorkload({
-    seed,
-    clients: benchmarkClients,
-    messages: benchmarkClients * messagesPerClient,
-    wrapPorts: (ports: Ports, index: number) => ({ fs: recordingFileSystem(ports.fs, perClient[index]!), clock: ports.clock }),
-  });
-  return perClient;
-}
-
-export async function ceilingRun(seed: number, recorded: RecordedCall[][]): Promise<{ fsOps: number; wallMs: number }> {
+export async function ceilingRun(seed: number, recorded: readonly (readonly RecordedCall[])[]): Promise<{ fsOps: number; wallMs: number }> {
   const simulation = new Simulation({ seed, trace: { windowSize: 256 }, createServer: createNullServer });
   recorded.forEach((calls, index) => {
     simulation.addClient(`client-${index}`, async ({ fs }) => {
@@ -328,7 +279,9 @@ export const simSuite: Suite = {
     };
     // One untimed run of each first: the optimizing compiler's warm-up is not the simulator's speed.
     await engineRun(0);
-    const recorded = await recordEngineCalls(1);
+    // One recorded engine run: its calls for the ceiling, its answers for the engine alone.
+    const run = await recordEngineRun(1, benchmarkClients, benchmarkClients * messagesPerClient);
+    const recorded = run.calls;
     await ceilingRun(0, recorded);
     // The engine's runs and the ceiling's in alternation: the share is the median of each pair's ratio.
     let seed = 1;
@@ -341,9 +294,8 @@ export const simSuite: Suite = {
     const ceiling = paired.second;
     log(`engine over the simulated share: ${Math.round(engine.perWallSecond)} fs ops/s (${Math.round(engine.perCpuSecond)} per CPU second)`);
     log(`the same calls over the null share: ${Math.round(ceiling.perWallSecond)} fs ops/s (${Math.round(ceiling.perCpuSecond)} per CPU second); share per pair ${paired.ratio.toFixed(3)}`);
-    const answers = await recordAnswers(1, benchmarkClients, benchmarkClients * messagesPerClient);
-    await replayAnswers(answers);
-    const alone = await medianOfRuns(timeMs, () => replayAnswers(answers));
+    await replayAnswers(run);
+    const alone = await medianOfRuns(timeMs, () => replayAnswers(run));
     log(`the engine alone, its answers replayed at no cost: ${Math.round(alone.perWallSecond)} fs ops/s`);
     const callsPerClient = Math.round(recorded.reduce((sum, calls) => sum + calls.length, 0) / recorded.length);
     await floorRun(callsPerClient);

@@ -8,7 +8,7 @@
 
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { caseDefect, conformanceCases } from '../conformance/cases.js';
+import { type ConformanceCase, caseDefect, conformanceCases } from '../conformance/cases.js';
 import { formatComparisons } from '../conformance/compare.js';
 import { ConformanceSetupError, conformanceFile, observeSamba, recordedObservations, type ServerObservations } from '../conformance/samba.js';
 import { compareWithServer } from '../conformance/sim-driver.js';
@@ -54,19 +54,8 @@ export async function runConformance(argv: ConformanceArguments, output: Output)
     await runWaiterRace(parsePositiveInteger(argv.waiterRace, '--waiter-race', 10_000), argv, port, output);
     return;
   }
-  let observations: ServerObservations;
-  try {
-    observations = argv.samba
-      ? await observeSamba(conformanceCases, { port, today: new Date().toISOString().slice(0, 10), ...(argv.smbd === undefined ? {} : { smbd: argv.smbd }), ...(argv.python === undefined ? {} : { python: argv.python }) })
-      : recordedObservations();
-  } catch (error) {
-    if (error instanceof ConformanceSetupError) {
-      process.stderr.write(`nasq conformance: ${error.message}\n`);
-      output.exitCode(2);
-      return;
-    }
-    throw error;
-  }
+  const observations = await observe(conformanceCases, argv, port, output);
+  if (observations === undefined) return;
   if (recordPath !== undefined) writeFileSync(recordPath, `${JSON.stringify(observations, null, 2)}\n`);
   const comparisons = await compareWithServer(conformanceCases, observations.cases);
   const failing = comparisons.filter((comparison) => comparison.differences.length > 0 || comparison.unobserved);
@@ -85,20 +74,35 @@ export async function runConformance(argv: ConformanceArguments, output: Output)
   if (failing.length > 0) output.exitCode(1);
 }
 
+/**
+ * What the server answered to `cases`: a Samba started here (--samba), else the recorded answers.
+ * Undefined, with the reason on stderr and exit code 2, when Samba cannot be set up.
+ */
+async function observe(cases: readonly ConformanceCase[], argv: ConformanceArguments, port: number, output: Output): Promise<ServerObservations | undefined> {
+  try {
+    if (!argv.samba) return recordedObservations();
+    return await observeSamba(cases, {
+      port,
+      today: new Date().toISOString().slice(0, 10),
+      ...(argv.smbd === undefined ? {} : { smbd: argv.smbd }),
+      ...(argv.python === undefined ? {} : { python: argv.python }),
+    });
+  } catch (error) {
+    if (!(error instanceof ConformanceSetupError)) throw error;
+    process.stderr.write(`nasq conformance: ${error.message}\n`);
+    output.exitCode(2);
+    return undefined;
+  }
+}
+
 /** `--waiter-race N`: who gets a freed lock first, on the simulated share and, with --samba, on Samba. */
 async function runWaiterRace(rounds: number, argv: ConformanceArguments, port: number, output: Output): Promise<void> {
   const cases = Array.from({ length: rounds }, (_, round) => waiterRaceCase(round));
   let samba: { server: string; tally: Record<string, number> } | undefined;
   if (argv.samba) {
-    try {
-      const observed = await observeSamba(cases, { port, today: new Date().toISOString().slice(0, 10), ...(argv.smbd === undefined ? {} : { smbd: argv.smbd }), ...(argv.python === undefined ? {} : { python: argv.python }) });
-      samba = { server: observed.server, tally: tallyRace(observed.cases.map((entry) => entry.observed)) };
-    } catch (error) {
-      if (!(error instanceof ConformanceSetupError)) throw error;
-      process.stderr.write(`nasq conformance: ${error.message}\n`);
-      output.exitCode(2);
-      return;
-    }
+    const observed = await observe(cases, argv, port, output);
+    if (observed === undefined) return;
+    samba = { server: observed.server, tally: tallyRace(observed.cases.map((entry) => entry.observed)) };
   }
   const fifo = await simulateWaiterRace(rounds, false);
   const random = await simulateWaiterRace(rounds, true);
